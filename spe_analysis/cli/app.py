@@ -1,0 +1,12 @@
+"""The Typer application that every ``spe`` subcommand registers on."""
+import typer
+
+app = typer.Typer(
+    name="spe",
+    help="Check whether alpha*max + beta*min pooling matches or beats average pooling "
+    "inside channel attention: train, sweep, test, plot.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)

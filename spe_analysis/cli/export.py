@@ -1,0 +1,1 @@
+"""`spe export`: placeholder until its issue lands."""

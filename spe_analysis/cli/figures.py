@@ -1,0 +1,1 @@
+"""`spe figures`: placeholder until its issue lands."""

@@ -1,0 +1,1 @@
+"""`spe plan`: placeholder until its issue lands."""

@@ -1,0 +1,1 @@
+"""`spe plot`: placeholder until its issue lands."""

@@ -1,0 +1,1 @@
+"""`spe report`: placeholder until its issue lands."""

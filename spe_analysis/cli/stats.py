@@ -1,0 +1,1 @@
+"""`spe stats`: placeholder until its issue lands."""

@@ -1,0 +1,1 @@
+"""`spe sweep`: placeholder until its issue lands."""

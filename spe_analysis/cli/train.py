@@ -1,0 +1,1 @@
+"""`spe train`: placeholder until its issue lands."""

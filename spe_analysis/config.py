@@ -1,0 +1,144 @@
+"""The resolved configuration of one training run, and the training recipes (presets).
+
+Every hyperparameter lives in :class:`RunConfig`; a preset fills them, explicit options
+override them, and the run id is the hash of the result.  How and where a run executes
+(device, threads, data directory) is not part of its identity.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import SpeError, choose
+from .records import run_id
+
+# Recipes, the whole of each visible in one place.  ``short`` is tuned for accuracy per
+# CPU-minute on CIFAR-style data (see README, "Performance"); ``paper`` is the official
+# bearpaw/SPEM recipe of REFERENCE.md.
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": dict(epochs=164, batch_size=128, test_batch_size=100, lr=0.1, momentum=0.9,
+                  nesterov=False, weight_decay=1e-4, label_smoothing=0.0,
+                  schedule="multistep", milestones=[81, 122], lr_gamma=0.1,
+                  warmup_epochs=0.0),
+    "short": dict(epochs=10, batch_size=128, test_batch_size=1000, lr=0.2, momentum=0.9,
+                  nesterov=True, weight_decay=5e-4, label_smoothing=0.1,
+                  schedule="onecycle", milestones=[], lr_gamma=0.1, warmup_epochs=1.0),
+}
+# Per-dataset defaults applied on top of the default preset: (preset, epochs).
+DATASET_DEFAULTS: dict[str, tuple[str, int]] = {"digits": ("short", 10)}
+# Augmentation by dataset family: (crop padding in pixels, horizontal flip).
+AUGMENT: dict[str, tuple[int, bool]] = {
+    "digits": (1, False), "mnist": (2, False), "fashion-mnist": (2, True),
+    "svhn": (4, False),
+}
+DEFAULT_AUGMENT = (4, True)  # CIFAR-style natural images, imagefolder included
+SCHEDULES = ("multistep", "onecycle")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    dataset: str = "digits"
+    model: str = "resnet20"
+    attention: str = "se"
+    pool: str = "avg"
+    alpha: float | None = None
+    beta: float | None = None
+    seed: int = 0
+    preset: str = "short"
+    epochs: int = 10
+    train_subset: int | None = None
+    val_split: float | None = None
+    batch_size: int = 128
+    test_batch_size: int = 1000
+    lr: float = 0.2
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    schedule: str = "onecycle"
+    milestones: list[int] = field(default_factory=list)
+    lr_gamma: float = 0.1
+    warmup_epochs: float = 1.0
+    pool_reg: float = 0.1  # weight of the learned pool's regulariser sum(p^2), as in SPEM
+    crop_padding: int = 4
+    flip: bool = True
+
+    @property
+    def run_id(self) -> str:
+        return run_id(self.to_dict())
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _finite(name: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise SpeError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise SpeError(f"{name} must be a finite number, got {value!r}")
+    return number
+
+
+def dataset_family(dataset: str) -> str:
+    return "imagefolder" if dataset.startswith("imagefolder:") else dataset
+
+
+def resolve_config(dataset: str = "digits", preset: str | None = None, **options: Any) -> RunConfig:
+    """Fill a RunConfig from a preset, the dataset's defaults and explicit options.
+
+    Options that are None are left to the preset.  Raises SpeError on any bad value.
+    """
+    from .attention import ATTENTION_NAMES
+    from .data import check_dataset_name
+    from .models import MODEL_NAMES
+    from .pooling import POOL_NAMES
+
+    check_dataset_name(dataset)
+    family = dataset_family(dataset)
+    default_preset, default_epochs = DATASET_DEFAULTS.get(family, ("short", None))
+    preset = choose("preset", preset or default_preset, PRESETS)
+    values: dict[str, Any] = dict(PRESETS[preset])
+    if preset == default_preset and default_epochs is not None:
+        values["epochs"] = default_epochs
+    values["crop_padding"], values["flip"] = AUGMENT.get(family, DEFAULT_AUGMENT)
+    values.update({k: v for k, v in options.items() if v is not None})
+    values.update(dataset=dataset, preset=preset)
+
+    choose("model", values.get("model", "resnet20"), MODEL_NAMES)
+    choose("attention", values.get("attention", "se"), ATTENTION_NAMES)
+    pool = choose("pool", values.get("pool", "avg"), POOL_NAMES)
+    choose("schedule", values["schedule"], SCHEDULES)
+    if pool == "mix":
+        if values.get("alpha") is None or values.get("beta") is None:
+            raise SpeError("--pool mix needs both --alpha and --beta (finite numbers, e.g. 0.5)")
+        values["alpha"] = _finite("alpha", values["alpha"])
+        values["beta"] = _finite("beta", values["beta"])
+    elif values.get("alpha") is not None or values.get("beta") is not None:
+        raise SpeError(f"--alpha/--beta apply only to --pool mix, not to --pool {pool}")
+    for name in ("epochs", "batch_size", "test_batch_size"):
+        values[name] = int(values[name])
+        if values[name] < 1:
+            raise SpeError(f"{name.replace('_', '-')} must be at least 1, got {values[name]}")
+    for name in ("lr", "momentum", "weight_decay", "label_smoothing", "lr_gamma",
+                 "warmup_epochs", "pool_reg"):
+        values[name] = _finite(name, values[name])
+    if values.get("train_subset") is not None and int(values["train_subset"]) < 1:
+        raise SpeError(f"train-subset must be a positive number of images, got {values['train_subset']}")
+    val = values.get("val_split")
+    if val is not None:
+        val = _finite("val-split", val)
+        if not 0.0 < val < 1.0:
+            raise SpeError(f"val-split must be a fraction strictly between 0 and 1, got {val}")
+        values["val_split"] = val
+    values["seed"] = int(values.get("seed", 0))
+    values["milestones"] = [int(m) for m in values["milestones"]]
+    return RunConfig(**values)

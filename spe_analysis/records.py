@@ -1,0 +1,114 @@
+"""Run records (``spe.run/1``): run identity, atomic writes, and reading a run directory.
+
+One finished run is one JSON file ``DIR/runs/<run_id>.json``.  Files are written to a
+temporary name, fsynced and renamed, so a reader sees either nothing or a whole record.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+SCHEMA = "spe.run/1"
+STATUSES = ("ok", "diverged", "failed")
+
+
+def run_id(identity: dict[str, Any]) -> str:
+    """Stable 12-hex-digit id of a resolved run configuration (same config, same id, anywhere)."""
+    canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def runs_dir(out_dir: str | os.PathLike) -> Path:
+    return Path(out_dir) / "runs"
+
+
+def record_path(out_dir: str | os.PathLike, rid: str) -> Path:
+    return runs_dir(out_dir) / f"{rid}.json"
+
+
+def utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers never see a partial file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def write_record(out_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
+    path = record_path(out_dir, record["run_id"])
+    # Non-finite numbers are written as null: JSON has no NaN and readers must not choke.
+    atomic_write_text(path, json.dumps(_finite_or_none(record), indent=1, sort_keys=False) + "\n")
+    return path
+
+
+def _finite_or_none(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_none(v) for v in obj]
+    return obj
+
+
+def read_record(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The record at ``path``, or None when it is not a readable ``spe.run/1`` record."""
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("schema") != SCHEMA:
+        return None
+    return record
+
+
+def load_records(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """Every readable run record under ``out_dir/runs``, sorted by run id."""
+    paths: Iterable[Path] = sorted(runs_dir(out_dir).glob("*.json"))
+    return [r for r in map(read_record, paths) if r is not None]
+
+
+def finished_ids(out_dir: str | os.PathLike) -> set[str]:
+    return {p.stem for p in runs_dir(out_dir).glob("*.json")}
+
+
+def git_sha() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def environment(device: str) -> dict[str, Any]:
+    import torch
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "device": device,
+            "threads": torch.get_num_threads(), "git_sha": git_sha(),
+            "hostname": socket.gethostname()}
