@@ -106,7 +106,9 @@ def resolve_config(dataset: str = "digits", preset: str | None = None, **options
     family = dataset_family(dataset)
     default_preset, default_epochs = DATASET_DEFAULTS.get(family, ("short", None))
     preset = choose("preset", preset or default_preset, PRESETS)
-    values: dict[str, Any] = dict(PRESETS[preset])
+    values: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(RunConfig)
+                              if f.default is not dataclasses.MISSING}
+    values.update(PRESETS[preset])
     if preset == default_preset and default_epochs is not None:
         values["epochs"] = default_epochs
     values["crop_padding"], values["flip"] = AUGMENT.get(family, DEFAULT_AUGMENT)

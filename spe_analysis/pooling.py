@@ -1,0 +1,2 @@
+"""Global pooling strategies (placeholder: the core helper replaces this module)."""
+POOL_NAMES = ("avg", "max", "min", "mix", "learned", "avgmax")
