@@ -10,3 +10,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+@app.callback()
+def _root() -> None:
+    """Check whether alpha*max + beta*min pooling matches or beats average pooling inside
+    channel attention: train (spe train), sweep a grid (spe sweep), test (spe stats, spe plan),
+    and draw (spe plot, spe report, spe figures)."""

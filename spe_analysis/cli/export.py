@@ -1,1 +1,32 @@
-"""`spe export`: placeholder until its issue lands."""
+"""`spe export`: a sweep directory as one tidy table (csv, jsonl or parquet)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..export import FORMATS, export as export_table
+from .app import app
+
+
+@app.command()
+def export(
+    directory: Annotated[Path, typer.Argument(metavar="DIR", help="A sweep directory (the --out of spe sweep).")],
+    format: Annotated[str, typer.Option(
+        "--format", help=f"Table format: {', '.join(FORMATS)} (parquet needs pyarrow).")] = "csv",
+    out: Annotated[Optional[Path], typer.Option(
+        help="File to write [default: standard output; parquet needs a file].")] = None,
+    history: Annotated[bool, typer.Option(
+        "--history", help="One row per run and epoch (the training curves) instead of one row per run.")] = False,
+) -> None:
+    """Export every run record as one row (config columns, metrics, status, timings).
+
+    Example: spe export sweeps/demo --format parquet --out demo.parquet
+    """
+    text = export_table(directory, format, out, history)
+    if text is not None:
+        sys.stdout.write(text)
+    else:
+        print(f"wrote {out}", file=sys.stderr)

@@ -1,1 +1,121 @@
-"""`spe stats`: placeholder until its issue lands."""
+"""`spe stats DIR`: a verdict per cell against the avg baseline, and an answer to the claim."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ..errors import SpeError, choose
+from ..records import load_records
+from ..stats import analyze, seed_correlation, split_groups, tables
+from ..stats.corrections import CORRECTIONS
+from ..stats.hypothesis import TESTS
+from ..stats.intervals import BCA_MIN_N
+from .app import app
+
+FORMATS = ("table", "json", "csv", "markdown")
+# Colour only repeats the word in the verdict column; blue/orange stay apart for colour-blind readers.
+VERDICT_STYLES = {"better": "bold blue", "equivalent": "cyan", "worse": "bold dark_orange",
+                  "inconclusive": "yellow", "insufficient": "dim", "baseline": "bold"}
+
+
+def sweep_records(directory: Path) -> list[dict]:
+    """The run records of a sweep directory; SpeError when there is none to read."""
+    if not directory.is_dir():
+        raise SpeError(f"{directory} is not a directory; give a sweep directory (spe sweep --out DIR)")
+    records = load_records(directory)
+    if not records:
+        raise SpeError(f"no spe.run/1 run records in {directory / 'runs'}; "
+                       f"run 'spe sweep --out {directory}' first")
+    return records
+
+
+def _console() -> Console:
+    console = Console()
+    return console if console.is_terminal else Console(width=160)  # files and pipes: no wrapping
+
+
+def _rich_table(title: str, columns, rows) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("cell", "verdict") else "right")
+    for row in rows:
+        verdict = row.get("verdict")
+        values = [Text(row[c], style=VERDICT_STYLES.get(verdict, "")) if c == "verdict" else row[c]
+                  for c in columns]
+        table.add_row(*values, style="bold" if verdict == "baseline" else None)
+    return table
+
+
+def _print_tables(results: list[dict[str, Any]], pairing: bool) -> None:
+    console = _console()
+    for result in results:
+        if pairing:
+            group = ", ".join(f"{k}={v}" for k, v in result.get("group", {}).items())
+            console.print(_rich_table(f"Seed pairing of {result['metric']} {group}".strip(),
+                                      tables.PAIRING_COLUMNS, tables.pairing_rows(result)))
+            console.print(result["statement"], highlight=False)
+        else:
+            console.print(_rich_table(tables.title(result), tables.COLUMNS,
+                                      tables.display_rows(result)))
+            console.print(f"95% CI of delta: t = Welch t-interval (fewer than {BCA_MIN_N} runs in "
+                          f"an arm), bca = BCa bootstrap (fixed seed).", style="dim", highlight=False)
+            console.print(result["claim"]["statement"], highlight=False)
+        console.print()
+
+
+@app.command()
+def stats(
+    directory: Annotated[Path, typer.Argument(
+        metavar="DIR", show_default=False, help="Sweep directory; its runs/ holds the run records.")],
+    metric: Annotated[str, typer.Option(
+        help="Numeric field of the records' metrics to compare (e.g. final_test_acc, "
+             "test_acc_at_best_val).")] = "final_test_acc",
+    test: Annotated[str, typer.Option(
+        help=f"Test of each cell against avg: {', '.join(TESTS)} (paired pairs runs by seed; "
+             "permutation is exact for small samples).")] = "welch",
+    correction: Annotated[str, typer.Option(
+        help=f"Multiple-comparison correction over the cells: {', '.join(CORRECTIONS)}.")] = "holm",
+    margin: Annotated[float, typer.Option(
+        help="Equivalence margin in accuracy points: |delta| below it counts as a match "
+             "(TOST).")] = 0.5,
+    significance: Annotated[float, typer.Option(help="Significance level of every test.")] = 0.05,
+    format: Annotated[str, typer.Option(
+        "--format", help=f"Output: {', '.join(FORMATS)} (json as in CONTRACT.md).")] = "table",
+    group_by: Annotated[Optional[str], typer.Option(
+        help="Config keys (comma list) to analyse apart, for runs that differ in more than "
+             "pool/alpha/beta/seed, e.g. 'dataset'.", show_default=False)] = None,
+    pairing: Annotated[bool, typer.Option(
+        "--seed-correlation", help="Instead of the tests: how correlated runs with the same seed "
+                                   "are across cells, to judge whether --test paired pays.")] = False,
+) -> None:
+    """Test every cell of a sweep against the avg baseline and answer 'match or exceed'.
+
+    Verdicts: better / worse (corrected p below --significance), equivalent (corrected TOST
+    p below it, |delta| < --margin), inconclusive, insufficient (fewer than 2 runs). Only runs
+    with status ok and a finite metric count; the others are reported.
+    """
+    choose("format", format, FORMATS)
+    records = sweep_records(directory)
+    keys = [k.strip() for k in (group_by or "").split(",") if k.strip()]
+    groups = split_groups(records, keys)
+    if pairing:
+        results = [{**seed_correlation(members, metric), "group": group} for group, members in groups]
+    else:
+        results = [{**analyze(members, metric=metric, test=test, correction=correction,
+                              margin=margin, significance=significance), "group": group}
+                   for group, members in groups]
+    if format == "json":
+        payload = results if keys else results[0]
+        print(json.dumps(payload, indent=2, allow_nan=False, ensure_ascii=False))
+    elif format == "csv":
+        print((tables.pairing_csv if pairing else tables.to_csv)(results), end="")
+    elif format == "markdown":
+        print((tables.pairing_markdown if pairing else tables.to_markdown)(results), end="")
+    else:
+        _print_tables(results, pairing)

@@ -1,1 +1,247 @@
-"""`spe sweep`: placeholder until its issue lands."""
+"""`spe sweep`: the alpha x beta grid of mix pools plus the avg baseline, over seeds,
+resumable, parallel (local processes or Ray), with a live display."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ..config import RunConfig
+from ..sweep import (DEFAULT_STALE_AFTER, GRID_HELP, Summary, build_spec, check_directory, estimate,
+                     local_layout, make_executor, plan, read_config, run_sweep)
+from . import options as opt
+from .app import app
+
+GRID = "Grid"
+
+
+def _cell(config: RunConfig | dict) -> str:
+    c = config if isinstance(config, dict) else config.to_dict()
+    pool = f"mix a={c['alpha']:g} b={c['beta']:g}" if c["pool"] == "mix" else c["pool"]
+    return f"{pool} seed {c['seed']}"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    seconds = round(seconds)
+    h, rest = divmod(seconds, 3600)
+    return f"{h}h{rest // 60:02d}m" if h else f"{rest // 60}m{rest % 60:02d}s"
+
+
+@app.command()
+def sweep(
+    out: Annotated[Path, typer.Option(help="Sweep directory: OUT/sweep.toml and OUT/runs/<run_id>.json.")],
+    alpha_grid: Annotated[Optional[str], typer.Option(help=f"Weights of global max: {GRID_HELP}.",
+                                                      rich_help_panel=GRID)] = None,
+    beta_grid: Annotated[Optional[str], typer.Option(help=f"Weights of global min: {GRID_HELP}.",
+                                                     rich_help_panel=GRID)] = None,
+    seeds: Annotated[Optional[str], typer.Option(
+        help="A count (5 means seeds 0-4) or a comma list of seeds (0,1,2) [default: 5].",
+        rich_help_panel=GRID)] = None,
+    also: Annotated[Optional[str], typer.Option(
+        help="Extra pools to run with the same seeds, comma list of max, min, learned, avgmax.",
+        rich_help_panel=GRID)] = None,
+    include_zero: Annotated[Optional[bool], typer.Option(
+        "--include-zero", help="Also run alpha = beta = 0 (a constant statistic; left out by default).",
+        rich_help_panel=GRID)] = None,
+    dataset: opt.Dataset = None,
+    model: opt.Model = None,
+    attention: opt.Attention = None,
+    epochs: opt.Epochs = None,
+    preset: opt.Preset = None,
+    train_subset: opt.TrainSubset = None,
+    val_split: opt.ValSplit = None,
+    data_dir: opt.DataDir = None,
+    device: Annotated[Optional[str], typer.Option(
+        help="Device of every run: auto, cpu, cuda, mps [default: auto].", rich_help_panel=opt.EXEC)] = None,
+    deterministic: opt.Deterministic = False,
+    workers: Annotated[Optional[str], typer.Option(
+        help="Runs at once, each in its own process, or auto: one per CUDA device, else the "
+        "measured best layout for this CPU [default: auto].", rich_help_panel=opt.EXEC)] = None,
+    threads: Annotated[Optional[int], typer.Option(
+        help="Torch threads per run [default: the CPU threads divided among the workers].",
+        rich_help_panel=opt.EXEC)] = None,
+    executor: Annotated[Optional[str], typer.Option(
+        help="local (processes on this machine) or ray (Ray tasks; OUT must be on storage every "
+        "node shares) [default: local].", rich_help_panel=opt.EXEC)] = None,
+    ray_address: Annotated[Optional[str], typer.Option(
+        help="Ray cluster to submit to, e.g. auto or ray://head:10001 [default: start a local one].",
+        rich_help_panel=opt.EXEC)] = None,
+    num_cpus: Annotated[Optional[float], typer.Option(
+        help="CPUs each Ray task reserves (also its torch threads) [default: 1].", rich_help_panel=opt.EXEC)] = None,
+    num_gpus: Annotated[Optional[float], typer.Option(
+        help="GPUs each Ray task reserves, fractions allowed [default: 0].", rich_help_panel=opt.EXEC)] = None,
+    stale_after: Annotated[Optional[float], typer.Option(
+        help=f"Seconds without a heartbeat after which another host's run lock counts as abandoned "
+        f"[default: {DEFAULT_STALE_AFTER:g}].", rich_help_panel=opt.EXEC)] = None,
+    config: Annotated[Optional[Path], typer.Option(
+        help="TOML file with any of these options (underscored keys, e.g. alpha_grid = \"0:1:0.25\") "
+        "and hyperparameters (lr, batch_size...); flags override it. OUT/sweep.toml is one.")] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print the specification, the runs (done / to do) and a time estimate; run nothing.")] = False,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Run the failed runs again.")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Run into OUT even when it holds a sweep with other hyperparameters.")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", help="Log lines (one per finished run) instead of the live display.")] = False,
+) -> int:
+    """Train every (alpha, beta) mix cell and the avg baseline (plus --also pools) for every seed.
+
+    Finished runs are skipped, so the same command resumes an interrupted sweep; a wider grid
+    or more seeds into the same OUT runs only the new runs. Exits 1 when a run failed.
+
+    Example: spe sweep --alpha-grid 0:1:0.5 --beta-grid 0:1:0.5 --seeds 3 --epochs 5 --out sweeps/demo
+    """
+    flags = dict(alpha_grid=alpha_grid, beta_grid=beta_grid, seeds=seeds, also=also,
+                 include_zero=include_zero, dataset=dataset, model=model, attention=attention,
+                 epochs=epochs, preset=preset, train_subset=train_subset, val_split=val_split,
+                 data_dir=str(data_dir) if data_dir else None, device=device, workers=workers,
+                 threads=threads, executor=executor, ray_address=ray_address, num_cpus=num_cpus,
+                 num_gpus=num_gpus, stale_after=stale_after)
+    options: dict[str, Any] = read_config(config) if config else {}
+    options.update({k: v for k, v in flags.items() if v is not None})
+    spec = build_spec(options)
+    run_options = dict(device=options.get("device", "auto"), data_dir=options.get("data_dir"))
+    console = Console()
+    if dry_run:
+        # The local layout's parallelism, also as the guess for a Ray cluster not yet reached.
+        slots = local_layout(options.get("workers", "auto"), run_options["device"], options.get("threads"))[0]
+        return _dry_run(console, out, spec, slots, retry_failed, force, run_options)
+    engine = make_executor(options.get("executor", "local"), workers=options.get("workers", "auto"),
+                           device=run_options["device"], threads=options.get("threads"),
+                           ray_address=options.get("ray_address"), num_cpus=options.get("num_cpus", 1),
+                           num_gpus=options.get("num_gpus", 0))
+    labels = {c.run_id: _cell(c) for c in spec.configs()}
+    display = _Display(console, labels, quiet)
+    try:
+        with display:
+            summary = run_sweep(spec, out, engine, retry_failed=retry_failed, force=force,
+                                deterministic=deterministic,
+                                stale_after=options.get("stale_after", DEFAULT_STALE_AFTER),
+                                on_event=display, **run_options)
+    finally:
+        engine.close()
+    _print_summary(console, out, summary, labels)
+    return summary.exit_code
+
+
+def _dry_run(console: Console, out: Path, spec, slots: int, retry_failed: bool, force: bool,
+             run_options: dict) -> int:
+    stored = check_directory(out, spec, force)
+    print(f"# {out / 'sweep.toml'}\n{stored.to_toml()}")
+    the_plan = plan(spec, out)
+    table = Table(title=f"{len(the_plan.configs)} runs: {len(spec.cells())} cells x {len(spec.seeds)} seeds")
+    for name in ("pool", "alpha", "beta", "runs", "done", "failed", "to run"):
+        table.add_column(name, justify="left" if name == "pool" else "right")
+    todo = {c.run_id for c in the_plan.todo(retry_failed)}
+    for row in the_plan.cell_table():
+        left = sum(c.run_id in todo for c in the_plan.configs
+                   if (c.pool, c.alpha, c.beta) == (row["pool"], row["alpha"], row["beta"]))
+        table.add_row(row["pool"], *("" if row[k] is None else f"{row[k]:g}" for k in ("alpha", "beta")),
+                      str(row["runs"]), str(row["done"]), str(row["failed"]), str(left))
+    console.print(table)
+    guess = estimate(the_plan, slots, retry_failed, **run_options)
+    console.print(f"{len(todo)} of {len(the_plan.configs)} runs to run on {slots} worker(s); "
+                  f"about {_duration(guess.seconds_left)} left "
+                  f"({_duration(guess.seconds_per_run)} per run, {guess.source}). Nothing was written.",
+                  highlight=False)
+    return 0
+
+
+def _print_summary(console: Console, out: Path, summary: Summary, labels: dict[str, str]) -> None:
+    table = Table(title=f"sweep {out}: {summary.total} runs in {_duration(summary.seconds)}")
+    for name in ("done", "failed", "diverged", "skipped"):
+        table.add_column(name, justify="right")
+    c = summary.counts
+    table.add_row(str(c["ok"]), str(c["failed"]), str(c["diverged"]), str(c["skipped"]))
+    console.print(table)
+    for rid, error in summary.failed_runs:
+        console.print(f"failed {labels.get(rid, '')} (run {rid}): {error}", highlight=False, markup=False)
+    if summary.failed_before:
+        console.print(f"{summary.failed_before} run(s) failed in an earlier sweep; --retry-failed runs them "
+                      "again.", highlight=False)
+
+
+class _Display:
+    """Rich live view on a terminal; plain log lines otherwise (or with --quiet)."""
+
+    def __init__(self, console: Console, labels: dict[str, str], quiet: bool):
+        self.console, self.labels, self.quiet = console, labels, quiet
+        self.live = None if quiet or not console.is_terminal else Live(console=console, refresh_per_second=4)
+        self.running: dict[str, dict] = {}
+        self.counts = {"ok": 0, "failed": 0, "diverged": 0, "skipped": 0}
+        self.finished, self.todo = 0, 0
+        self.bar = Progress(TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            TextColumn("eta"), TimeRemainingColumn(), console=console)
+        self.task = self.bar.add_task("runs", total=None)
+
+    def __enter__(self) -> "_Display":
+        if self.live is not None:
+            self.live.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.live is not None:
+            self.live.update(self._view(), refresh=True)
+            self.live.stop()
+
+    def __call__(self, event: dict) -> None:
+        kind = event["event"]
+        rid = event.get("run_id", "")
+        if kind == "sweep":
+            self.todo = event["todo"]
+            self.bar.update(self.task, total=event["todo"])
+            self._log(f"sweep {event['out']}: {event['total']} runs, {event['skipped']} already done, "
+                      f"{event['todo']} to run on {event['workers']} worker(s)", always=True)
+        elif kind == "start":
+            self.running[rid] = {"started": time.monotonic()}
+            self._log(f"start {self.labels.get(rid, '')} (run {rid}) on {event['host']} pid {event['pid']}")
+        elif kind == "progress":
+            self.running.setdefault(rid, {"started": time.monotonic()}).update(event)
+            if "test_acc" in event:
+                self._log(f"      {self.labels.get(rid, '')} epoch {event['epoch']}/{event['epochs']} "
+                          f"test {event['test_acc']:.2f}%")
+        elif kind == "end":
+            self.running.pop(rid, None)
+            self.counts[event["status"]] = self.counts.get(event["status"], 0) + 1
+            if event["status"] != "skipped":
+                self.finished += 1
+                self.bar.update(self.task, completed=self.finished)
+            acc = event.get("final_test_acc")
+            detail = f"test {acc:.2f}%" if acc is not None else (event.get("error") or "")
+            seconds = f"{event['seconds']:.1f} s" if event.get("seconds") is not None else ""
+            self._log(f"[{self.finished}/{self.todo}] {event['status']:<8} {self.labels.get(rid, '')}  "
+                      f"{detail}  {seconds}  (run {rid})", always=True)
+        elif kind == "waiting":
+            self._log(f"waiting for {len(event['run_ids'])} run(s) that another sweep is running", always=True)
+        if self.live is not None:
+            self.live.update(self._view())
+
+    def _log(self, line: str, always: bool = False) -> None:
+        if self.live is not None:
+            if always:
+                self.live.console.print(line, highlight=False, markup=False)
+        elif always or not self.quiet:
+            self.console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+    def _view(self):
+        c = self.counts
+        status = (f"done {c['ok']}  failed {c['failed']}  diverged {c['diverged']}  "
+                  f"running {len(self.running)}  skipped {c['skipped']}")
+        table = Table(box=None, show_header=bool(self.running))
+        for name in ("run", "cell", "epoch", "step", "loss", "test acc"):
+            table.add_column(name)
+        for rid, state in self.running.items():
+            epoch = f"{state['epoch']}/{state['epochs']}" if "epoch" in state else "-"
+            step = f"{state['step']}/{state['steps']}" if "step" in state else "-"
+            loss = f"{state['train_loss']:.3f}" if "train_loss" in state else "-"
+            acc = f"{state['test_acc']:.2f}%" if "test_acc" in state else "-"
+            table.add_row(rid, self.labels.get(rid, ""), epoch, step, loss, acc)
+        return Group(self.bar, status, table)

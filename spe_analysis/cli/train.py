@@ -1,1 +1,97 @@
-"""`spe train`: placeholder until its issue lands."""
+"""`spe train`: one training run, one record."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ..config import resolve_config
+from ..training import train_run
+from . import options as opt
+from .app import app
+
+
+@app.command()
+def train(
+    out: Annotated[Path, typer.Option(help="Output directory; the record goes to OUT/runs/<run_id>.json.")],
+    dataset: opt.Dataset = "digits",
+    model: opt.Model = "resnet20",
+    attention: opt.Attention = "se",
+    pool: Annotated[str, typer.Option(
+        help="Squeeze pooling: avg (baseline), max, min, mix (alpha*max + beta*min), learned (SPEM's "
+        "self-adaptive weight), avgmax (0.5*avg + 0.5*max).", rich_help_panel=opt.RUN)] = "avg",
+    alpha: Annotated[Optional[float], typer.Option(help="Weight of global max for --pool mix.",
+                                                   rich_help_panel=opt.RUN)] = None,
+    beta: Annotated[Optional[float], typer.Option(help="Weight of global min for --pool mix.",
+                                                  rich_help_panel=opt.RUN)] = None,
+    seed: Annotated[int, typer.Option(help="Seed of initialisation, data order and augmentation.",
+                                      rich_help_panel=opt.RUN)] = 0,
+    epochs: opt.Epochs = None,
+    preset: opt.Preset = None,
+    train_subset: opt.TrainSubset = None,
+    val_split: opt.ValSplit = None,
+    data_dir: opt.DataDir = None,
+    device: opt.Device = "auto",
+    deterministic: opt.Deterministic = False,
+    quiet: Annotated[bool, typer.Option(help="Print only the final line.")] = False,
+) -> None:
+    """Train one CIFAR-style ResNet with the chosen attention pooling and write its run record.
+
+    Example: spe train --pool mix --alpha 0.5 --beta 0.5 --epochs 5 --out runs/demo
+    """
+    config = resolve_config(dataset=dataset, preset=preset, model=model, attention=attention,
+                            pool=pool, alpha=alpha, beta=beta, seed=seed, epochs=epochs,
+                            train_subset=train_subset, val_split=val_split)
+    console = Console(stderr=True)
+    with _progress_display(console, config.run_id, quiet) as on_progress:
+        record = train_run(config, out, device=device, data_dir=str(data_dir) if data_dir else None,
+                           deterministic=deterministic, on_progress=on_progress)
+    metrics = record["metrics"]
+    acc = metrics["final_test_acc"]
+    summary = (f"run {record['run_id']}: {record['status']}, final test accuracy "
+               f"{'n/a' if acc is None else f'{acc:.2f}%'} after {len(record['history'])} epochs, "
+               f"{metrics['train_seconds']:.1f} s training -> {Path(out) / 'runs' / (record['run_id'] + '.json')}")
+    print(summary)
+    if record["status"] == "failed":
+        console.print(f"[red]training failed:[/red] {record['error']}")
+        raise typer.Exit(1)
+
+
+class _progress_display:
+    """A Rich bar on a terminal, one plain line per epoch elsewhere, nothing when quiet."""
+
+    def __init__(self, console: Console, run_id: str, quiet: bool):
+        self.console, self.run_id, self.quiet = console, run_id, quiet
+        self.progress: Progress | None = None
+
+    def __enter__(self):
+        if self.quiet:
+            return None
+        if self.console.is_terminal:
+            self.progress = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
+                TimeElapsedColumn(), console=self.console, transient=False)
+            self.progress.start()
+            self.task = self.progress.add_task(f"run {self.run_id}", total=None, status="starting")
+        return self.update
+
+    def update(self, event: dict) -> None:
+        epoch, epochs = event["epoch"], event["epochs"]
+        if "test_acc" in event:
+            text = (f"epoch {epoch}/{epochs}  loss {event['train_loss']:.3f}  "
+                    f"test {event['test_acc']:.2f}%  {event['images_per_second']:.0f} img/s")
+            if self.progress is None:
+                self.console.print(text, highlight=False)
+        else:
+            text = f"epoch {epoch}/{epochs}  step {event['step']}/{event['steps']}  loss {event['train_loss']:.3f}"
+        if self.progress is not None:
+            done = (epoch - 1) * event["steps"] + event["step"]
+            self.progress.update(self.task, completed=done, total=epochs * event["steps"], status=text)
+
+    def __exit__(self, *exc):
+        if self.progress is not None:
+            self.progress.stop()
+        return False

@@ -1,0 +1,100 @@
+"""End-to-end training throughput: `spe train`'s loop against the standard recipe.
+
+The reference is what most CIFAR code does: a torchvision Dataset of PIL images,
+RandomCrop(32, padding=4) + RandomHorizontalFlip + ToTensor + Normalize, and a DataLoader.
+Same model (SE-ResNet-20), same images, same batch size, same optimiser; the two loops
+alternate in one process and the ratio of their median images/s is printed.
+
+    python3 benchmarks/bench_train.py [--images 5000] [--repeats 3]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import torchvision.transforms as T
+from PIL import Image
+
+from spe_analysis.config import resolve_config
+from spe_analysis.data import load_dataset, select_splits
+from spe_analysis.models import make_model
+from spe_analysis.training import Split, fit
+
+CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg.tar.gz"
+
+
+class PILDataset(torch.utils.data.Dataset):
+    """Images kept as PIL, transformed one at a time, as torchvision.datasets.CIFAR10 does."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform):
+        self.images = [Image.fromarray(img.permute(1, 2, 0).numpy()) for img in images]
+        self.labels = labels.tolist()
+        self.transform = transform
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return self.transform(self.images[i]), self.labels[i]
+
+
+def reference_epoch(config, images, labels, mean, std, workers: int) -> float:
+    """One epoch of the standard recipe; returns images per second of the training loop."""
+    transform = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(),
+                           T.Normalize(mean, std)])
+    loader = torch.utils.data.DataLoader(PILDataset(images, labels, transform), batch_size=config.batch_size,
+                                         shuffle=True, drop_last=True, num_workers=workers,
+                                         persistent_workers=False)
+    torch.manual_seed(config.seed)
+    model = make_model(config.model, num_classes=10, attention=config.attention, pool=config.pool)
+    opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                          nesterov=config.nesterov, weight_decay=config.weight_decay)
+    model.train()
+    seen, start = 0, time.perf_counter()
+    for x, y in loader:
+        loss = F.cross_entropy(model(x), y, label_smoothing=config.label_smoothing)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        seen += len(y)
+    return seen / (time.perf_counter() - start)
+
+
+def spe_epoch(config, images, labels, data) -> float:
+    device = torch.device("cpu")
+    train = Split.make(images, labels, data.mean, data.std, device)
+    test = Split.make(data.test_x[:1000], data.test_y[:1000], data.mean, data.std, device)
+    outcome = fit(config, train, test, None, 10, device)
+    return outcome.images_seen / outcome.train_seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=5000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, nargs="+", default=[0, 2],
+                        help="DataLoader worker counts to try for the reference; the best is compared")
+    args = parser.parse_args()
+    data = load_dataset(f"imagefolder:{CIFAR}")
+    images, labels, _, _ = select_splits(data, args.images, None)
+    config = resolve_config(dataset=f"imagefolder:{CIFAR}", attention="se", pool="avg", epochs=1,
+                            train_subset=args.images)
+    ours, refs = [], {w: [] for w in args.workers}
+    for _ in range(args.repeats):
+        for w in args.workers:
+            refs[w].append(reference_epoch(config, images, labels, data.mean, data.std, w))
+        ours.append(spe_epoch(config, images, labels, data))
+    best_w = max(refs, key=lambda w: statistics.median(refs[w]))
+    for w, values in refs.items():
+        print(f"reference DataLoader(num_workers={w}): {statistics.median(values):8.1f} img/s")
+    print(f"spe train loop:                      {statistics.median(ours):8.1f} img/s")
+    ratio = statistics.median(ours) / statistics.median(refs[best_w])
+    print(f"ratio spe / best reference: {ratio:.2f}x (target >= 1.3x; threads={torch.get_num_threads()})")
+
+
+if __name__ == "__main__":
+    main()

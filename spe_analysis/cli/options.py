@@ -1,0 +1,43 @@
+"""Typer option declarations shared by the commands that configure training runs
+(`spe train`, `spe sweep`), so both spell, default and document them the same way."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..attention import ATTENTION_NAMES
+from ..config import PRESETS
+from ..data import DATASET_NAMES
+from ..models import MODEL_NAMES
+from ..training import DEVICES
+
+RUN = "Run configuration"
+EXEC = "Execution"
+
+Dataset = Annotated[str, typer.Option(
+    help=f"Dataset: {', '.join(DATASET_NAMES)}, or imagefolder:PATH (a folder or .tar.gz with "
+    "train/<class>/* and test/<class>/*).", rich_help_panel=RUN)]
+Model = Annotated[str, typer.Option(help=f"Backbone: {', '.join(MODEL_NAMES)}.", rich_help_panel=RUN)]
+Attention = Annotated[str, typer.Option(help=f"Attention host: {', '.join(ATTENTION_NAMES)}.",
+                                        rich_help_panel=RUN)]
+Epochs = Annotated[Optional[int], typer.Option(
+    help="Training epochs [default: the preset's; 10 for digits and the short preset].",
+    rich_help_panel=RUN)]
+Preset = Annotated[Optional[str], typer.Option(
+    help=f"Training recipe: {', '.join(PRESETS)} [default: short].", rich_help_panel=RUN)]
+TrainSubset = Annotated[Optional[int], typer.Option(
+    help="Train on N images, balanced per class, the same N for every run [default: all].",
+    rich_help_panel=RUN)]
+ValSplit = Annotated[Optional[float], typer.Option(
+    help="Hold out this fraction of train for validation; also reports test accuracy at the best "
+    "validation epoch.", rich_help_panel=RUN)]
+DataDir = Annotated[Optional[Path], typer.Option(
+    help="Folder with torchvision dataset files [default: the spe cache folder].", rich_help_panel=EXEC)]
+Device = Annotated[str, typer.Option(
+    help=f"Device: {', '.join(DEVICES)} (auto: cuda, then mps, then cpu; bf16 autocast on cuda).",
+    rich_help_panel=EXEC)]
+Deterministic = Annotated[bool, typer.Option(
+    help="Use deterministic algorithms only (bit-identical reruns on the same machine).",
+    rich_help_panel=EXEC)]

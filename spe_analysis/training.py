@@ -1,0 +1,209 @@
+"""One training run, start to finish: data on the device, batch augmentation, SGD, a record.
+
+The recipe's hyperparameters all come from :class:`~spe_analysis.config.RunConfig`; this
+module only carries them out.  The reported accuracy is the final epoch's on the test set
+(never the best epoch on test); with a validation split, also the test accuracy at the
+best validation epoch.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+
+from .augment import augment_batch
+from .config import RunConfig
+from .data import load_dataset, select_splits
+from .errors import SpeError, choose
+from .models import learned_lams, make_model, pool_regularizer
+from .records import SCHEMA, environment, utc_now, write_record
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+Progress = Callable[[dict[str, Any]], None]
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """Resolve ``auto`` to the best available device; refuse one that is not there."""
+    choose("device", name, DEVICES)
+    available = {"cpu": True, "cuda": torch.cuda.is_available(),
+                 "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
+    if name == "auto":
+        name = next(d for d in ("cuda", "mps", "cpu") if available[d])
+    if not available[name]:
+        raise SpeError(f"device {name!r} is not available here; use --device cpu or auto")
+    return torch.device(name)
+
+
+def lr_factor(config: RunConfig, step: int, steps_per_epoch: int) -> float:
+    """Multiplier of the base learning rate at a given optimiser step."""
+    epoch = step / steps_per_epoch
+    if config.schedule == "multistep":
+        return config.lr_gamma ** sum(epoch >= m for m in config.milestones)
+    # "onecycle": linear warm-up, then linear decay to zero at the end of training.
+    total = config.epochs * steps_per_epoch
+    warm = config.warmup_epochs * steps_per_epoch
+    if step < warm:
+        return (step + 1) / warm
+    return max(0.0, (total - step) / max(total - warm, 1))
+
+
+@dataclass
+class Split:
+    """A normalised image tensor on the device with its labels."""
+    x: torch.Tensor
+    y: torch.Tensor
+
+    @classmethod
+    def make(cls, images: torch.Tensor, labels: torch.Tensor, mean, std, device) -> "Split":
+        mean = torch.tensor(mean, device=device).view(1, -1, 1, 1)
+        std = torch.tensor(std, device=device).view(1, -1, 1, 1)
+        x = (images.to(device).float().div_(255) - mean) / std
+        return cls(x.contiguous(memory_format=torch.channels_last), labels.to(device))
+
+
+@dataclass
+class Outcome:
+    status: str = "ok"
+    history: list[dict[str, Any]] = field(default_factory=list)
+    train_seconds: float = 0.0
+    images_seen: int = 0
+
+
+def _autocast(device: torch.device):
+    # bf16 on CUDA needs no loss scaling; elsewhere train in full precision.
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+@torch.inference_mode()
+def evaluate(model: torch.nn.Module, split: Split, batch_size: int, device: torch.device) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy in percent) on a split."""
+    model.eval()
+    loss = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    for start in range(0, len(split.y), batch_size):
+        xb, yb = split.x[start:start + batch_size], split.y[start:start + batch_size]
+        with _autocast(device):
+            logits = model(xb)
+        loss += F.cross_entropy(logits.float(), yb, reduction="sum")
+        correct += (logits.argmax(1) == yb).sum()
+    n = len(split.y)
+    return loss.item() / n, 100.0 * correct.item() / n
+
+
+def fit(config: RunConfig, train: Split, test: Split, val: Split | None, num_classes: int,
+        device: torch.device, on_progress: Progress | None = None) -> Outcome:
+    """Train a fresh model by ``config`` and evaluate it after every epoch."""
+    torch.manual_seed(config.seed)  # model initialisation
+    generator = torch.Generator().manual_seed(config.seed)  # data order and augmentation
+    model = make_model(config.model, num_classes=num_classes, in_channels=train.x.shape[1],
+                       attention=config.attention, pool=config.pool, alpha=config.alpha,
+                       beta=config.beta).to(device, memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                                nesterov=config.nesterov, weight_decay=config.weight_decay)
+    n = len(train.y)
+    batch = min(config.batch_size, n)
+    steps = n // batch  # drop the last partial batch: a batch of one breaks BatchNorm
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(config, s, steps))
+    outcome = Outcome()
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        started = time.perf_counter()
+        order = torch.randperm(n, generator=generator).to(device)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        lr = optimizer.param_groups[0]["lr"]
+        for step in range(steps):
+            idx = order[step * batch:(step + 1) * batch]
+            xb = augment_batch(train.x[idx], config.crop_padding, config.flip, generator)
+            yb = train.y[idx]
+            with _autocast(device):
+                logits = model(xb)
+                loss = F.cross_entropy(logits.float(), yb, label_smoothing=config.label_smoothing)
+                if config.pool == "learned":
+                    loss = loss + config.pool_reg * pool_regularizer(model)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            loss_sum += loss.detach() * len(yb)
+            correct += (logits.argmax(1) == yb).sum()
+            if on_progress is not None and device.type == "cpu":
+                on_progress({"epoch": epoch, "epochs": config.epochs, "step": step + 1, "steps": steps,
+                             "train_loss": loss.item()})
+        outcome.train_seconds += time.perf_counter() - started
+        outcome.images_seen += steps * batch
+        train_loss = loss_sum.item() / (steps * batch)
+        if not math.isfinite(train_loss):
+            outcome.status = "diverged"
+            break
+        row = {"epoch": epoch, "train_loss": train_loss, "train_acc": 100.0 * correct.item() / (steps * batch)}
+        row["test_loss"], row["test_acc"] = evaluate(model, test, config.test_batch_size, device)
+        if val is not None:
+            row["val_loss"], row["val_acc"] = evaluate(model, val, config.test_batch_size, device)
+        row["lr"] = lr
+        if config.pool == "learned":
+            row["lam"] = learned_lams(model)
+        outcome.history.append(row)
+        if on_progress is not None:
+            on_progress({**row, "epochs": config.epochs, "step": steps, "steps": steps,
+                         "images_per_second": outcome.images_seen / outcome.train_seconds})
+    return outcome
+
+
+def summarize(outcome: Outcome) -> dict[str, Any]:
+    """The record's metrics from a run's history (the last epoch reached, never the best on test)."""
+    last = outcome.history[-1] if outcome.history else {}
+    with_val = [row for row in outcome.history if "val_acc" in row]
+    best = max(with_val, key=lambda row: row["val_acc"]) if with_val else None
+    return {
+        "final_test_acc": last.get("test_acc"), "final_test_loss": last.get("test_loss"),
+        "best_val_acc": best["val_acc"] if best else None,
+        "test_acc_at_best_val": best["test_acc"] if best else None,
+        "train_seconds": outcome.train_seconds,
+        "images_per_second": outcome.images_seen / outcome.train_seconds if outcome.train_seconds else None,
+    }
+
+
+def train_run(config: RunConfig, out_dir, *, device: str = "auto", data_dir: str | None = None,
+              deterministic: bool = False, threads: int | None = None,
+              on_progress: Progress | None = None) -> dict[str, Any]:
+    """Train one run and write its ``spe.run/1`` record atomically into ``out_dir/runs``.
+
+    Bad input (SpeError) propagates; any other exception inside training becomes a
+    ``failed`` record with the error message, so a sweep can go on.
+    """
+    dev = pick_device(device)
+    if threads:
+        torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(deterministic)
+    torch.backends.cudnn.benchmark = not deterministic
+    data = load_dataset(config.dataset, data_dir)
+    started_at = utc_now()
+    outcome, error = Outcome(), None
+    try:
+        train_x, train_y, val_x, val_y = select_splits(data, config.train_subset, config.val_split)
+        splits = [Split.make(x, y, data.mean, data.std, dev) for x, y in
+                  ((train_x, train_y), (data.test_x, data.test_y))]
+        val = Split.make(val_x, val_y, data.mean, data.std, dev) if val_x is not None else None
+        rid = config.run_id
+
+        def progress(event: dict[str, Any]) -> None:
+            on_progress({"run_id": rid, **event})
+
+        outcome = fit(config, *splits, val, len(data.classes), dev, progress if on_progress else None)
+    except SpeError:
+        raise
+    except Exception as exc:  # recorded, not raised: one bad run must not stop a sweep
+        outcome.status, error = "failed", f"{type(exc).__name__}: {exc}"
+    record = {
+        "schema": SCHEMA, "run_id": config.run_id, "status": outcome.status,
+        "config": config.to_dict(), "metrics": summarize(outcome), "history": outcome.history,
+        "env": environment(str(dev)), "started_at": started_at, "finished_at": utc_now(),
+        "error": error,
+    }
+    write_record(out_dir, record)
+    return record
