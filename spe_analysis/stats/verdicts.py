@@ -1,0 +1,95 @@
+"""The verdict of each cell and the answer to the paper's claim (rules of CONTRACT.md).
+
+A cell is ``insufficient`` when it or the baseline has fewer than 2 runs (for the paired
+test: fewer than 2 seeds present in both); ``better`` / ``worse`` when its corrected
+p-value is below the significance level and delta is positive / negative; else
+``equivalent`` when its corrected TOST p-value is below the level; else ``inconclusive``.
+The claim holds when at least one ``mix`` cell is better or equivalent.
+"""
+from __future__ import annotations
+
+from statistics import median
+from typing import Any, Mapping, Sequence
+
+from .cells import cell_label
+from .planning import comparison_alpha, seeds_to_resolve
+
+VERDICTS = ("better", "equivalent", "worse", "inconclusive", "insufficient")
+TEST_NAMES = {"welch": "Welch t test", "paired": "paired t test (by seed)",
+              "mannwhitney": "Mann-Whitney U test", "permutation": "permutation test"}
+CORRECTION_NAMES = {"holm": "Holm-corrected", "bh": "Benjamini-Hochberg-corrected",
+                    "by": "Benjamini-Yekutieli-corrected", "dunnett": "Dunnett-corrected",
+                    "none": "uncorrected"}
+CI_NAMES = {"t": "Welch t-interval", "bca": "BCa bootstrap"}
+
+
+def verdict(sufficient: bool, delta: float | None, p_adjusted: float | None,
+            tost_p_adjusted: float | None, significance: float) -> str:
+    if not sufficient:
+        return "insufficient"
+    if p_adjusted < significance and delta != 0:
+        return "better" if delta > 0 else "worse"
+    if tost_p_adjusted < significance:
+        return "equivalent"
+    return "inconclusive"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _cell(row: Mapping[str, Any]) -> tuple:
+    return (row["pool"], row.get("alpha"), row.get("beta"))
+
+
+def claim(baseline: Mapping[str, Any], cells: Sequence[Mapping[str, Any]], *, test: str,
+          correction: str, margin: float, significance: float, sd: float | None,
+          power: float = 0.8, excluded: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """Counts per verdict, whether the claim holds, and a plain-language statement of it."""
+    counts = {v: sum(row["verdict"] == v for row in cells) for v in VERDICTS}
+    mix = [row for row in cells if row["pool"] == "mix"]
+    good = [row for row in mix if row["verdict"] in ("better", "equivalent")]
+    method = f"{TEST_NAMES[test]}, {CORRECTION_NAMES[correction]}, significance {significance:g}"
+    tested = [row for row in cells if row["verdict"] != "insufficient"]
+    sentences = []
+    if baseline["n"] < 2:
+        sentences.append(f"The claim cannot be checked: the avg baseline has "
+                         f"{_plural(baseline['n'], 'usable run')}; at least 2 are needed.")
+    elif not mix:
+        sentences.append("The claim cannot be checked: these runs hold no mix cell.")
+    elif good:
+        better = sum(row["verdict"] == "better" for row in good)
+        sentences.append(f"The claim holds: {len(good)} of {len(mix)} mix cells match or exceed "
+                         f"avg pooling ({better} better, {len(good) - better} equivalent within "
+                         f"±{margin:g} points; {method}).")
+    else:
+        sentences.append(f"The claim is not supported: none of the {len(mix)} mix cells is "
+                         f"better than or equivalent to avg pooling within ±{margin:g} points "
+                         f"({method}).")
+    best = max((row for row in mix if row["verdict"] != "insufficient"),
+               key=lambda row: row["delta"], default=None)
+    if best is not None:
+        sentences.append(f"Best mix cell: {cell_label(_cell(best))}, {best['delta']:+.2f} points "
+                         f"over avg's {baseline['mean']:.2f} (95% CI {best['ci_low']:+.2f} to "
+                         f"{best['ci_high']:+.2f}, {CI_NAMES[best['ci_method']]}), {best['verdict']}.")
+    seeds = None
+    open_cells = [row for row in cells if row["verdict"] == "inconclusive"]
+    if open_cells and sd:
+        gap = median(abs(row["delta"]) for row in open_cells)
+        alpha = comparison_alpha(significance, len(tested), correction)
+        seeds = seeds_to_resolve(sd, gap, margin, alpha, power)
+        need = f"about {seeds}" if seeds is not None else "more than a million"
+        sentences.append(f"{_plural(len(open_cells), 'cell')} inconclusive: {need} seeds per cell "
+                         f"would be needed to resolve a {gap:.2f}-point difference (to detect it "
+                         f"or show equivalence; SD {sd:.2f}, power {power:g}).")
+    if counts["insufficient"] and baseline["n"] >= 2:
+        sentences.append(f"{_plural(counts['insufficient'], 'cell')} with fewer than 2 usable "
+                         f"runs could not be tested.")
+    left_out = sum((excluded or {}).values())
+    if left_out:
+        parts = ", ".join(f"{count} {reason.replace('non_finite', 'without a finite metric')}"
+                          for reason, count in excluded.items() if count)
+        sentences.append(f"{_plural(left_out, 'run')} left out ({parts}).")
+    return {**counts, "holds": bool(good), "statement": " ".join(sentences),
+            "best_cell": None if best is None else {k: best[k] for k in ("pool", "alpha", "beta")},
+            "seeds_needed": seeds}
