@@ -48,8 +48,8 @@ def plot(
         help="Folder for the figure files KIND.FORMAT (default: DIR/figures).",
         show_default=False)] = None,
     format: Annotated[list[str], typer.Option(
-        "--format", help=f"File format: {', '.join(FORMATS)}; repeat for several "
-                         "(PDF/SVG vector, PNG 300 dpi).")] = ["png"],
+        "--format", help=f"File format: {', '.join(FORMATS)}; repeat it or give a comma list "
+                         "for several (PDF/SVG vector, PNG 300 dpi).")] = ["png"],
     width: Annotated[Optional[str], typer.Option(
         help=f"Figure width: {' or '.join(f'{k} ({v} in)' for k, v in WIDTHS.items())} column "
              "(default: double for strip, single for the others).", show_default=False)] = None,
@@ -68,4 +68,5 @@ def plot(
     """
     sweep = load_sweep(directory, metric=metric, test=test, correction=correction,
                        margin=margin, significance=significance)
-    report_drawn(draw(sweep, kind, out or directory / "figures", format, width))
+    formats = [f.strip() for value in format for f in value.split(",")]
+    report_drawn(draw(sweep, kind, out or directory / "figures", formats, width))

@@ -1,0 +1,60 @@
+"""Paper figures of a sweep: one module per kind, drawn through :func:`draw`.
+
+Each kind module has ``WIDTH`` (its default column width), ``CAPTION`` (what it shows, for a
+report), ``unsupported(sweep)`` (why the data cannot give this figure, or None) and
+``plot(sweep, width)`` (a matplotlib Figure).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from ..errors import SpeError, choose
+from . import curves, heatmap, lam, strip
+from .data import Sweep, load_sweep
+from .style import FORMATS, WIDTHS, check_format, paper_style, save
+
+KINDS = {"heatmap": heatmap, "strip": strip, "curves": curves, "lambda": lam}
+ALL = "all"
+
+__all__ = ["KINDS", "ALL", "FORMATS", "WIDTHS", "Drawn", "Sweep", "draw", "load_sweep"]
+
+
+@dataclass
+class Drawn:
+    """What :func:`draw` wrote, and the kinds it skipped with the reason."""
+
+    files: dict[str, list[Path]] = field(default_factory=dict)  # kind -> one file per format
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def written(self) -> list[Path]:
+        return [path for paths in self.files.values() for path in paths]
+
+
+def draw(sweep: Sweep, kind: str, out_dir: str | Path, formats: Iterable[str] = ("png",),
+         width: str | None = None, prefix: str = "") -> Drawn:
+    """Draw ``kind`` (or every kind, for 'all') into ``out_dir/<prefix><kind>.<format>``.
+
+    Under 'all' a kind the data cannot support is skipped and reported; asked for alone it
+    raises SpeError.  ``width`` is 'single' or 'double'; None takes each kind's own default.
+    """
+    choose("kind", kind, [*KINDS, ALL])
+    formats = [check_format(f) for f in formats]
+    if width is not None:
+        choose("width", width, WIDTHS)
+    drawn = Drawn()
+    for name in KINDS if kind == ALL else [kind]:
+        module = KINDS[name]
+        reason = module.unsupported(sweep)
+        if reason:
+            if kind != ALL:
+                raise SpeError(f"cannot draw {name} for {sweep.path}: {reason}")
+            drawn.skipped[name] = reason
+            continue
+        with paper_style():
+            fig = module.plot(sweep, width or module.WIDTH)
+            drawn.files[name] = [save(fig, Path(out_dir) / f"{prefix}{name}.{fmt}", fmt)
+                                 for fmt in formats]
+    return drawn

@@ -1,0 +1,96 @@
+"""`spe report`: one file that reads well on GitHub: the answer to the claim, the statistics
+table of `spe stats`, every figure the data supports, and the sweep's specification.
+
+The report is written as Markdown with the figures as PNG files beside it; the HTML variant
+renders that same Markdown (markdown-it) with the figures inlined, so it is one file.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import tempfile
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import quote
+
+from .errors import SpeError
+from .plots import ALL, KINDS, Sweep, draw
+from .records import atomic_write_text
+from .stats.tables import to_markdown
+from .stats.verdicts import VERDICTS
+
+HTML_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+<style>
+body {{ font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 60rem;
+       margin: 2rem auto; padding: 0 1rem; line-height: 1.5; color: #1f2328; }}
+table {{ border-collapse: collapse; font-size: 0.85rem; }}
+th, td {{ border: 1px solid #d0d7de; padding: 0.2rem 0.5rem; text-align: right; }}
+th:first-child, td:first-child, td:last-child {{ text-align: left; }}
+img {{ max-width: 100%; }}
+pre {{ background: #f6f8fa; padding: 0.8rem; overflow-x: auto; }}
+</style>
+</head>
+<body>
+{body}
+</body>
+</html>
+"""
+
+
+def report_markdown(sweep: Sweep, images: Mapping[str, str], skipped: Mapping[str, str]) -> str:
+    """The report as Markdown; ``images`` maps each drawn kind to the URL of its PNG."""
+    claim = sweep.stats["claim"]
+    counts = ", ".join(f"{claim[v]} {v}" for v in VERDICTS if claim[v])
+    parts = [f"# Sweep report: {sweep.name}",
+             f"Does α·max + β·min pooling match or exceed average pooling? "
+             f"**The claim {'holds' if claim['holds'] else 'is not supported'}** in this sweep "
+             f"(cells: {counts}).",
+             "## Statistics", to_markdown([sweep.stats]).strip(),
+             "## Figures"]
+    for kind, url in images.items():
+        parts += [f"### {kind}", f"![{kind}]({url})", KINDS[kind].CAPTION]
+    if skipped:
+        parts.append("Not drawn: " + "; ".join(f"{kind} ({why})" for kind, why in skipped.items())
+                     + ".")
+    parts.append("## Sweep specification")
+    if sweep.spec is None:
+        parts.append("The sweep directory has no sweep.toml.")
+    else:
+        parts.append("From the sweep directory's sweep.toml:\n\n"
+                     f"```toml\n{sweep.spec.rstrip()}\n```")
+    return "\n\n".join(parts) + "\n"
+
+
+def _html(markdown: str, title: str) -> str:
+    from markdown_it import MarkdownIt  # comes with rich; only the HTML report needs it
+
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
+    return HTML_PAGE.format(title=html.escape(title), body=body)
+
+
+def write_report(sweep: Sweep, out: str | Path, as_html: bool = False) -> list[Path]:
+    """Write the report to ``out``; return every file written (the figures come first).
+
+    Markdown: the PNG figures go beside ``out`` as ``<stem>-<kind>.png`` and are linked by
+    relative paths.  HTML: one self-contained file, the figures inlined as data URIs.
+    """
+    out = Path(out)
+    if out.is_dir():
+        raise SpeError(f"--out {out} is a folder; give the report's file name, "
+                       f"e.g. {out / 'report.md'}")
+    title = f"Sweep report: {sweep.name}"
+    if as_html:
+        with tempfile.TemporaryDirectory() as tmp:
+            drawn = draw(sweep, ALL, tmp, formats=("png",))
+            images = {kind: "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode()
+                      for kind, (png,) in drawn.files.items()}
+        atomic_write_text(out, _html(report_markdown(sweep, images, drawn.skipped), title))
+        return [out]
+    drawn = draw(sweep, ALL, out.parent, formats=("png",), prefix=f"{out.stem}-")
+    images = {kind: quote(png.name) for kind, (png,) in drawn.files.items()}
+    atomic_write_text(out, report_markdown(sweep, images, drawn.skipped))
+    return [*drawn.written, out]
