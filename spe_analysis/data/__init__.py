@@ -1,10 +1,47 @@
-"""Datasets (placeholder: the data helper replaces this package)."""
+"""Datasets as uint8 tensors, decoded once and cached on disk.
+
+```python
+from spe_analysis.data import load_dataset, select_splits
+data = load_dataset("digits")                      # or cifar10, imagefolder:PATH, ...
+train_x, train_y, val_x, val_y = select_splits(data, train_subset=1000, val_split=0.1)
+```
+"""
+from __future__ import annotations
+
 from ..errors import SpeError
+from .cache import cache_root
+from .imagedata import ImageData, channel_stats
+from .splits import select_splits
 
 DATASET_NAMES = ("digits", "cifar10", "cifar100", "mnist", "fashion-mnist", "svhn")
+IMAGEFOLDER = "imagefolder:"
+
+__all__ = ["DATASET_NAMES", "ImageData", "cache_root", "channel_stats", "check_dataset_name",
+           "load_dataset", "select_splits"]
 
 
 def check_dataset_name(name: str) -> str:
-    if name in DATASET_NAMES or (name.startswith("imagefolder:") and len(name) > len("imagefolder:")):
+    if name in DATASET_NAMES or (name.startswith(IMAGEFOLDER) and len(name) > len(IMAGEFOLDER)):
         return name
     raise SpeError(f"unknown dataset {name!r}; accepted: {', '.join(DATASET_NAMES)}, imagefolder:PATH")
+
+
+def load_dataset(name: str, data_dir: str | None = None, *, download: bool = True) -> ImageData:
+    """Load a dataset by name (see DATASET_NAMES, or ``imagefolder:PATH``).
+
+    ``data_dir`` is where the torchvision datasets live (default: ``torchvision/`` in the
+    cache folder); ``download=False`` never touches the network.  Raises SpeError with one
+    line when the name is unknown or the files are missing or malformed.
+    """
+    check_dataset_name(name)
+    if name == "digits":
+        from .digits import load_digits_data
+
+        return load_digits_data(name)
+    if name.startswith(IMAGEFOLDER):
+        from .imagefolder import load_imagefolder
+
+        return load_imagefolder(name, name[len(IMAGEFOLDER):])
+    from .torchvision_sets import load_torchvision_set
+
+    return load_torchvision_set(name, data_dir, download=download)
