@@ -1,2 +1,198 @@
-"""Global pooling strategies (placeholder: the core helper replaces this module)."""
-POOL_NAMES = ("avg", "max", "min", "mix", "learned", "avgmax")
+"""Global pooling strategies: (B, C, H, W) -> (B, C, 1, 1).
+
+Every pool is the weighted sum of two per-channel statistics, ``wa * a + wb * b``, and says
+so through :meth:`GlobalPool.terms`; a single-statistic pool reports ``(s, s, 1/2, 1/2)``.
+Attention hosts that look inside the pool (SPEM reweights max and min separately) use
+``terms``; every other host just calls the pool.
+
+``max``/``min``/``mix``/``learned`` route their gradient to the one position holding each
+extremum, as ``torch.max(dim)`` does, instead of spreading it over ties as ``amax`` does;
+on tie-free input the two agree.  ``mix`` and ``learned`` find max and min with their
+indices in one autograd node that writes one gradient tensor, which keeps
+``alpha * max + beta * min`` within about 2x the cost of a plain mean, forward plus
+backward (``benchmarks/bench_pooling.py``); ``amax + amin`` through autograd costs 8-15x.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .config import _finite
+from .errors import SpeError, choose
+
+
+FOLD = 8  # see _extreme
+
+
+def _extreme(flat: torch.Tensor, largest: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Max (or min) over the last axis of (B, C, L), with its index.
+
+    torch's index-tracking reduction is not vectorised on CPU (about 3x a plain amax), so
+    a contiguous L is first folded into FOLD rows and reduced across them with a vectorised
+    amax; the indexed reduction then runs on L / FOLD values, and one gather of FOLD
+    candidates per channel says which row held the extremum.
+    """
+    batch, channels, length = flat.shape
+    rows = math.gcd(length, FOLD) if flat.stride(2) == 1 else 1
+    if rows == 1:  # channels_last (strided L) or L not divisible: reduce directly
+        return flat.max(2) if largest else flat.min(2)
+    blocks = flat.view(batch, channels, rows, length // rows)
+    folded = blocks.amax(2) if largest else blocks.amin(2)
+    value, column = folded.max(2) if largest else folded.min(2)
+    candidates = blocks.gather(3, column[:, :, None, None].expand(batch, channels, rows, 1))
+    row = candidates.squeeze(3).argmax(2) if largest else candidates.squeeze(3).argmin(2)
+    return value, row * (length // rows) + column
+
+
+class _GlobalMaxMin(torch.autograd.Function):
+    """Per-channel global max and min of (B, C, H, W), each with the index it came from."""
+
+    @staticmethod
+    def forward(ctx, x):
+        flat = x.flatten(2)  # a view for contiguous and channels_last layouts
+        high, high_at = _extreme(flat, largest=True)
+        low, low_at = _extreme(flat, largest=False)
+        ctx.save_for_backward(high_at, low_at)
+        ctx.layout = (x.shape, x.dtype, _memory_format(x))
+        return high[..., None, None], low[..., None, None]
+
+    @staticmethod
+    def backward(ctx, grad_high, grad_low):
+        high_at, low_at = (i.unsqueeze(2) for i in ctx.saved_tensors)
+        shape, dtype, memory_format = ctx.layout
+        grad = torch.empty(shape, dtype=dtype, device=high_at.device,
+                           memory_format=memory_format).zero_()
+        flat = grad.view(shape[0], shape[1], -1)
+        grad_high, grad_low = grad_high.flatten(2).to(dtype), grad_low.flatten(2).to(dtype)
+        flat.scatter_(2, low_at, grad_low)
+        # A constant channel has max and min at one position, which then gets both.  Plain
+        # scatter_ (not scatter_add_) stays deterministic on CUDA.
+        flat.scatter_(2, high_at, grad_high + grad_low * (high_at == low_at))
+        return grad
+
+
+def _memory_format(x: torch.Tensor) -> torch.memory_format:
+    channels_last = x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(
+        memory_format=torch.channels_last)
+    return torch.channels_last if channels_last else torch.contiguous_format
+
+
+def global_max_min(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(amax, amin)`` over (H, W), each (B, C, 1, 1), from one backward node."""
+    return _GlobalMaxMin.apply(x)
+
+
+class GlobalPool(nn.Module):
+    """A pool ``wa * a + wb * b`` of two per-channel statistics; see :meth:`terms`."""
+
+    def terms(self, x: torch.Tensor):
+        """``(a, b, wa, wb)`` with ``self(x) == wa * a + wb * b``; ``a``, ``b`` are (B, C, 1, 1)."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b, wa, wb = self.terms(x)
+        return wa * a + wb * b
+
+
+def global_avg(x: torch.Tensor) -> torch.Tensor:
+    return x.mean((2, 3), keepdim=True)
+
+
+def global_max(x: torch.Tensor) -> torch.Tensor:
+    return x.flatten(2).max(2).values[..., None, None]
+
+
+def global_min(x: torch.Tensor) -> torch.Tensor:
+    return x.flatten(2).min(2).values[..., None, None]
+
+
+class _SingleStatistic(GlobalPool):
+    statistic = None  # a static function (B, C, H, W) -> (B, C, 1, 1), set by each subclass
+
+    def terms(self, x):
+        s = self.statistic(x)
+        return s, s, 0.5, 0.5
+
+    def forward(self, x):
+        return self.statistic(x)
+
+
+class AvgPool(_SingleStatistic):
+    """Global average pooling, the SE/ECA baseline."""
+    statistic = staticmethod(global_avg)
+
+
+class MaxPool(_SingleStatistic):
+    """Global max pooling."""
+    statistic = staticmethod(global_max)
+
+
+class MinPool(_SingleStatistic):
+    """Global min pooling."""
+    statistic = staticmethod(global_min)
+
+
+class AvgMaxPool(GlobalPool):
+    """``0.5 * avg + 0.5 * max``, as timm's SE ``add_maxpool``."""
+
+    def terms(self, x):
+        return global_avg(x), global_max(x), 0.5, 0.5
+
+
+class MixPool(GlobalPool):
+    """``alpha * max + beta * min`` with fixed real alpha and beta (negatives allowed)."""
+
+    def __init__(self, alpha: float, beta: float):
+        super().__init__()
+        self.alpha, self.beta = alpha, beta
+
+    def terms(self, x):
+        high, low = global_max_min(x)
+        return high, low, self.alpha, self.beta
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha:g}, beta={self.beta:g}"
+
+
+class LearnedPool(GlobalPool):
+    """SPEM's self-adaptive weight: ``lam * max + (1 - lam) * min``, ``lam = p0^2 / |p|^2``.
+
+    ``p`` starts at [0.5, 0.5] (lam = 0.5); the training loss adds a multiple of
+    :meth:`regularizer`, as the official code does.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.p = nn.Parameter(torch.tensor([0.5, 0.5]))
+
+    @property
+    def lam(self) -> torch.Tensor:
+        squared = self.p.square()
+        return squared[0] / squared.sum()
+
+    def regularizer(self) -> torch.Tensor:
+        return self.p.square().sum()
+
+    def terms(self, x):
+        high, low = global_max_min(x)
+        lam = self.lam.to(x.dtype)
+        return high, low, lam, 1 - lam
+
+
+POOLS = {"avg": AvgPool, "max": MaxPool, "min": MinPool, "mix": MixPool,
+         "learned": LearnedPool, "avgmax": AvgMaxPool}
+POOL_NAMES = tuple(POOLS)
+
+
+def make_pool(name: str, alpha=None, beta=None) -> GlobalPool:
+    """Build the pool called ``name``; ``mix`` needs finite ``alpha`` and ``beta``."""
+    choose("pool", name, POOL_NAMES)
+    if name == "mix":
+        if alpha is None or beta is None:
+            raise SpeError("pool 'mix' needs both alpha and beta (finite numbers, e.g. 0.5)")
+        return MixPool(_finite("alpha", alpha), _finite("beta", beta))
+    if alpha is not None or beta is not None:
+        raise SpeError(f"alpha/beta apply only to pool 'mix', not to pool {name!r}")
+    return POOLS[name]()
