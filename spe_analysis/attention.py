@@ -25,23 +25,15 @@ style), and multiplies its input by a per-channel gate in (0, 1):
 from __future__ import annotations
 
 import math
-import numbers
 
 import torch
 from torch import nn
 
-from .errors import SpeError, choose
+from .errors import SpeError, choose, positive_int
 from .pooling import GlobalPool, global_max, make_pool
 
 REDUCTION = 16  # SE / CBAM hidden width C // 16 ...
 MIN_HIDDEN = 4  # ... but never below 4 channels
-
-
-def positive_int(what: str, value) -> int:
-    """Return ``value`` if it is an integer >= 1, else raise a one-line SpeError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise SpeError(f"{what} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _gate(x: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:

@@ -7,11 +7,10 @@ override them, and the run id is the hash of the result.  How and where a run ex
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import SpeError, choose
+from .errors import SpeError, choose, finite
 from .records import run_id
 
 # Recipes, the whole of each visible in one place.  ``short`` is tuned for accuracy per
@@ -78,16 +77,6 @@ class RunConfig:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-def _finite(name: str, value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise SpeError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise SpeError(f"{name} must be a finite number, got {value!r}")
-    return number
-
-
 def dataset_family(dataset: str) -> str:
     return "imagefolder" if dataset.startswith("imagefolder:") else dataset
 
@@ -122,8 +111,8 @@ def resolve_config(dataset: str = "digits", preset: str | None = None, **options
     if pool == "mix":
         if values.get("alpha") is None or values.get("beta") is None:
             raise SpeError("--pool mix needs both --alpha and --beta (finite numbers, e.g. 0.5)")
-        values["alpha"] = _finite("alpha", values["alpha"])
-        values["beta"] = _finite("beta", values["beta"])
+        values["alpha"] = finite("alpha", values["alpha"])
+        values["beta"] = finite("beta", values["beta"])
     elif values.get("alpha") is not None or values.get("beta") is not None:
         raise SpeError(f"--alpha/--beta apply only to --pool mix, not to --pool {pool}")
     for name in ("epochs", "batch_size", "test_batch_size"):
@@ -132,12 +121,12 @@ def resolve_config(dataset: str = "digits", preset: str | None = None, **options
             raise SpeError(f"{name.replace('_', '-')} must be at least 1, got {values[name]}")
     for name in ("lr", "momentum", "weight_decay", "label_smoothing", "lr_gamma",
                  "warmup_epochs", "pool_reg"):
-        values[name] = _finite(name, values[name])
+        values[name] = finite(name, values[name])
     if values.get("train_subset") is not None and int(values["train_subset"]) < 1:
         raise SpeError(f"train-subset must be a positive number of images, got {values['train_subset']}")
     val = values.get("val_split")
     if val is not None:
-        val = _finite("val-split", val)
+        val = finite("val-split", val)
         if not 0.0 < val < 1.0:
             raise SpeError(f"val-split must be a fraction strictly between 0 and 1, got {val}")
         values["val_split"] = val

@@ -3,6 +3,7 @@
 Library code raises :class:`SpeError` with a single line that says what is wrong and what is
 accepted; the command line turns it into that line on stderr and exit status 2.
 """
+import numbers
 
 
 class SpeError(ValueError):
@@ -15,3 +16,21 @@ def choose(kind: str, value: str, accepted) -> str:
     if value not in accepted:
         raise SpeError(f"unknown {kind} {value!r}; accepted: {', '.join(map(str, accepted))}")
     return value
+
+
+def finite(name: str, value) -> float:
+    """``value`` as a finite float, else a one-line SpeError naming ``name``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise SpeError(f"{name} must be a number, got {value!r}") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise SpeError(f"{name} must be a finite number, got {value!r}")
+    return number
+
+
+def positive_int(name: str, value) -> int:
+    """``value`` if it is an integer >= 1, else a one-line SpeError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise SpeError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)

@@ -14,7 +14,8 @@ import math
 import torch
 from torch import nn
 
-from .attention import make_attention, positive_int
+from .attention import make_attention
+from .errors import positive_int
 from .errors import choose
 from .pooling import LearnedPool
 

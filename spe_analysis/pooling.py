@@ -19,7 +19,7 @@ import math
 import torch
 from torch import nn
 
-from .config import _finite
+from .errors import finite
 from .errors import SpeError, choose
 
 
@@ -192,7 +192,7 @@ def make_pool(name: str, alpha=None, beta=None) -> GlobalPool:
     if name == "mix":
         if alpha is None or beta is None:
             raise SpeError("pool 'mix' needs both alpha and beta (finite numbers, e.g. 0.5)")
-        return MixPool(_finite("alpha", alpha), _finite("beta", beta))
+        return MixPool(finite("alpha", alpha), finite("beta", beta))
     if alpha is not None or beta is not None:
         raise SpeError(f"alpha/beta apply only to pool 'mix', not to pool {name!r}")
     return POOLS[name]()
