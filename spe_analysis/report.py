@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from .errors import SpeError
 from .plots import ALL, KINDS, Sweep, draw
-from .records import atomic_write_text
+from .atomic import atomic_write_text
 from .stats.tables import to_markdown
 from .stats.verdicts import VERDICTS
 

@@ -14,13 +14,13 @@ import hashlib
 import os
 import re
 import stat
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Callable
 
 import torch
 
+from ..atomic import atomic_write
 from ..errors import SpeError
 from .imagedata import ImageData
 
@@ -85,21 +85,7 @@ def cached(name: str, label: str, key: str, build: Callable[[], ImageData]) -> I
     entry = {f: getattr(data, f) for f in _FIELDS}
     entry.update(classes=list(data.classes), mean=list(data.mean), std=list(data.std))
     try:
-        _atomic_save(entry, path)
+        atomic_write(path, lambda fh: torch.save(entry, fh))
     except OSError as exc:  # a read-only cache only costs speed
         warnings.warn(f"could not write dataset cache {path}: {exc}", stacklevel=2)
     return data
-
-
-def _atomic_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
