@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import SpeError, choose, finite
+from .errors import SpeError, choose, finite, positive_int
 from .records import run_id
 
 # Recipes, the whole of each visible in one place.  ``short`` is tuned for accuracy per
@@ -77,6 +77,17 @@ class RunConfig:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
+def _integer(name: str, value: Any) -> int:
+    """A whole number given as int, integral float or digit string, else a one-line SpeError."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise SpeError(f"{name} must be a whole number, got {value!r}") from None
+    if not number.is_integer():
+        raise SpeError(f"{name} must be a whole number, got {value!r}")
+    return int(number)
+
+
 def dataset_family(dataset: str) -> str:
     return "imagefolder" if dataset.startswith("imagefolder:") else dataset
 
@@ -116,20 +127,18 @@ def resolve_config(dataset: str = "digits", preset: str | None = None, **options
     elif values.get("alpha") is not None or values.get("beta") is not None:
         raise SpeError(f"--alpha/--beta apply only to --pool mix, not to --pool {pool}")
     for name in ("epochs", "batch_size", "test_batch_size"):
-        values[name] = int(values[name])
-        if values[name] < 1:
-            raise SpeError(f"{name.replace('_', '-')} must be at least 1, got {values[name]}")
+        values[name] = positive_int(name.replace("_", "-"), _integer(name, values[name]))
     for name in ("lr", "momentum", "weight_decay", "label_smoothing", "lr_gamma",
                  "warmup_epochs", "pool_reg"):
         values[name] = finite(name, values[name])
-    if values.get("train_subset") is not None and int(values["train_subset"]) < 1:
-        raise SpeError(f"train-subset must be a positive number of images, got {values['train_subset']}")
+    if values.get("train_subset") is not None:
+        values["train_subset"] = positive_int("train-subset", _integer("train-subset", values["train_subset"]))
     val = values.get("val_split")
     if val is not None:
         val = finite("val-split", val)
         if not 0.0 < val < 1.0:
             raise SpeError(f"val-split must be a fraction strictly between 0 and 1, got {val}")
         values["val_split"] = val
-    values["seed"] = int(values.get("seed", 0))
-    values["milestones"] = [int(m) for m in values["milestones"]]
+    values["seed"] = _integer("seed", values.get("seed", 0))
+    values["milestones"] = [_integer("milestones", m) for m in values["milestones"]]
     return RunConfig(**values)

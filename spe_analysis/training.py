@@ -199,11 +199,17 @@ def train_run(config: RunConfig, out_dir, *, device: str = "auto", data_dir: str
         raise
     except Exception as exc:  # recorded, not raised: one bad run must not stop a sweep
         outcome.status, error = "failed", f"{type(exc).__name__}: {exc}"
-    record = {
-        "schema": SCHEMA, "run_id": config.run_id, "status": outcome.status,
-        "config": config.to_dict(), "metrics": summarize(outcome), "history": outcome.history,
-        "env": environment(str(dev)), "started_at": started_at, "finished_at": utc_now(),
-        "error": error,
-    }
+    record = make_record(config, outcome, str(dev), started_at, error)
     write_record(out_dir, record)
     return record
+
+
+def make_record(config: RunConfig, outcome: Outcome, device: str, started_at: str,
+                error: str | None = None) -> dict[str, Any]:
+    """The ``spe.run/1`` record of a run that ended now."""
+    return {
+        "schema": SCHEMA, "run_id": config.run_id, "status": outcome.status,
+        "config": config.to_dict(), "metrics": summarize(outcome), "history": outcome.history,
+        "env": environment(device), "started_at": started_at, "finished_at": utc_now(),
+        "error": error,
+    }

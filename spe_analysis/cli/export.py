@@ -17,7 +17,7 @@ def export(
     format: Annotated[str, typer.Option(
         "--format", help=f"Table format: {', '.join(FORMATS)} (parquet needs pyarrow).")] = "csv",
     out: Annotated[Optional[Path], typer.Option(
-        help="File to write [default: standard output; parquet needs a file].")] = None,
+        help="File to write (default: standard output; parquet needs a file).")] = None,
     history: Annotated[bool, typer.Option(
         "--history", help="One row per run and epoch (the training curves) instead of one row per run.")] = False,
 ) -> None:

@@ -23,18 +23,18 @@ Model = Annotated[str, typer.Option(help=f"Backbone: {', '.join(MODEL_NAMES)}.",
 Attention = Annotated[str, typer.Option(help=f"Attention host: {', '.join(ATTENTION_NAMES)}.",
                                         rich_help_panel=RUN)]
 Epochs = Annotated[Optional[int], typer.Option(
-    help="Training epochs [default: the preset's; 10 for digits and the short preset].",
+    help="Training epochs (default: the preset's: 10 for short, 164 for paper).",
     rich_help_panel=RUN)]
 Preset = Annotated[Optional[str], typer.Option(
-    help=f"Training recipe: {', '.join(PRESETS)} [default: short].", rich_help_panel=RUN)]
+    help=f"Training recipe: {', '.join(PRESETS)} (default: short).", rich_help_panel=RUN)]
 TrainSubset = Annotated[Optional[int], typer.Option(
-    help="Train on N images, balanced per class, the same N for every run [default: all].",
+    help="Train on N images, balanced per class, the same N for every run (default: all).",
     rich_help_panel=RUN)]
 ValSplit = Annotated[Optional[float], typer.Option(
     help="Hold out this fraction of train for validation; also reports test accuracy at the best "
     "validation epoch.", rich_help_panel=RUN)]
 DataDir = Annotated[Optional[Path], typer.Option(
-    help="Folder with torchvision dataset files [default: the spe cache folder].", rich_help_panel=EXEC)]
+    help="Folder with torchvision dataset files (default: the spe cache folder).", rich_help_panel=EXEC)]
 Device = Annotated[str, typer.Option(
     help=f"Device: {', '.join(DEVICES)} (auto: cuda, then mps, then cpu; bf16 autocast on cuda).",
     rich_help_panel=EXEC)]

@@ -2,7 +2,6 @@
 resumable, parallel (local processes or Ray), with a live display."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -21,15 +20,16 @@ from .app import app
 GRID = "Grid"
 
 
-def _cell(config: RunConfig | dict) -> str:
-    c = config if isinstance(config, dict) else config.to_dict()
-    pool = f"mix a={c['alpha']:g} b={c['beta']:g}" if c["pool"] == "mix" else c["pool"]
-    return f"{pool} seed {c['seed']}"
+def _cell(config: RunConfig) -> str:
+    pool = f"mix a={config.alpha:g} b={config.beta:g}" if config.pool == "mix" else config.pool
+    return f"{pool} seed {config.seed}"
 
 
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "unknown"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
     seconds = round(seconds)
     h, rest = divmod(seconds, 3600)
     return f"{h}h{rest // 60:02d}m" if h else f"{rest // 60}m{rest % 60:02d}s"
@@ -43,7 +43,7 @@ def sweep(
     beta_grid: Annotated[Optional[str], typer.Option(help=f"Weights of global min: {GRID_HELP}.",
                                                      rich_help_panel=GRID)] = None,
     seeds: Annotated[Optional[str], typer.Option(
-        help="A count (5 means seeds 0-4) or a comma list of seeds (0,1,2) [default: 5].",
+        help="A count (5 means seeds 0-4) or a comma list of seeds, 0,1,2 (default: 5).",
         rich_help_panel=GRID)] = None,
     also: Annotated[Optional[str], typer.Option(
         help="Extra pools to run with the same seeds, comma list of max, min, learned, avgmax.",
@@ -60,27 +60,27 @@ def sweep(
     val_split: opt.ValSplit = None,
     data_dir: opt.DataDir = None,
     device: Annotated[Optional[str], typer.Option(
-        help="Device of every run: auto, cpu, cuda, mps [default: auto].", rich_help_panel=opt.EXEC)] = None,
+        help="Device of every run: auto, cpu, cuda, mps (default: auto).", rich_help_panel=opt.EXEC)] = None,
     deterministic: opt.Deterministic = False,
     workers: Annotated[Optional[str], typer.Option(
         help="Runs at once, each in its own process, or auto: one per CUDA device, else the "
-        "measured best layout for this CPU [default: auto].", rich_help_panel=opt.EXEC)] = None,
+        "measured best layout for this CPU (default: auto).", rich_help_panel=opt.EXEC)] = None,
     threads: Annotated[Optional[int], typer.Option(
-        help="Torch threads per run [default: the CPU threads divided among the workers].",
+        help="Torch threads per run (default: the CPU threads divided among the workers).",
         rich_help_panel=opt.EXEC)] = None,
     executor: Annotated[Optional[str], typer.Option(
         help="local (processes on this machine) or ray (Ray tasks; OUT must be on storage every "
-        "node shares) [default: local].", rich_help_panel=opt.EXEC)] = None,
+        "node shares; default: local).", rich_help_panel=opt.EXEC)] = None,
     ray_address: Annotated[Optional[str], typer.Option(
-        help="Ray cluster to submit to, e.g. auto or ray://head:10001 [default: start a local one].",
+        help="Ray cluster to submit to, e.g. auto or ray://head:10001 (default: start a local one).",
         rich_help_panel=opt.EXEC)] = None,
     num_cpus: Annotated[Optional[float], typer.Option(
-        help="CPUs each Ray task reserves (also its torch threads) [default: 1].", rich_help_panel=opt.EXEC)] = None,
+        help="CPUs each Ray task reserves, also its torch threads (default: 1).", rich_help_panel=opt.EXEC)] = None,
     num_gpus: Annotated[Optional[float], typer.Option(
-        help="GPUs each Ray task reserves, fractions allowed [default: 0].", rich_help_panel=opt.EXEC)] = None,
+        help="GPUs each Ray task reserves, fractions allowed (default: 0).", rich_help_panel=opt.EXEC)] = None,
     stale_after: Annotated[Optional[float], typer.Option(
         help=f"Seconds without a heartbeat after which another host's run lock counts as abandoned "
-        f"[default: {DEFAULT_STALE_AFTER:g}].", rich_help_panel=opt.EXEC)] = None,
+        f"(default: {DEFAULT_STALE_AFTER:g}).", rich_help_panel=opt.EXEC)] = None,
     config: Annotated[Optional[Path], typer.Option(
         help="TOML file with any of these options (underscored keys, e.g. alpha_grid = \"0:1:0.25\") "
         "and hyperparameters (lr, batch_size...); flags override it. OUT/sweep.toml is one.")] = None,
@@ -109,11 +109,12 @@ def sweep(
     options.update({k: v for k, v in flags.items() if v is not None})
     spec = build_spec(options)
     run_options = dict(device=options.get("device", "auto"), data_dir=options.get("data_dir"))
-    console = Console()
+    console = Console(soft_wrap=True)  # log lines stay whole lines, for grep
     if dry_run:
         # The local layout's parallelism, also as the guess for a Ray cluster not yet reached.
-        slots = local_layout(options.get("workers", "auto"), run_options["device"], options.get("threads"))[0]
-        return _dry_run(console, out, spec, slots, retry_failed, force, run_options)
+        slots, threads_each, _ = local_layout(options.get("workers", "auto"), run_options["device"],
+                                              options.get("threads"))
+        return _dry_run(console, out, spec, slots, retry_failed, force, dict(run_options, threads=threads_each))
     engine = make_executor(options.get("executor", "local"), workers=options.get("workers", "auto"),
                            device=run_options["device"], threads=options.get("threads"),
                            ray_address=options.get("ray_address"), num_cpus=options.get("num_cpus", 1),
@@ -138,17 +139,15 @@ def _dry_run(console: Console, out: Path, spec, slots: int, retry_failed: bool, 
     print(f"# {out / 'sweep.toml'}\n{stored.to_toml()}")
     the_plan = plan(spec, out)
     table = Table(title=f"{len(the_plan.configs)} runs: {len(spec.cells())} cells x {len(spec.seeds)} seeds")
-    for name in ("pool", "alpha", "beta", "runs", "done", "failed", "to run"):
+    columns = ("pool", "alpha", "beta", "runs", "done", "failed", "to run")
+    for name in columns:
         table.add_column(name, justify="left" if name == "pool" else "right")
-    todo = {c.run_id for c in the_plan.todo(retry_failed)}
-    for row in the_plan.cell_table():
-        left = sum(c.run_id in todo for c in the_plan.configs
-                   if (c.pool, c.alpha, c.beta) == (row["pool"], row["alpha"], row["beta"]))
-        table.add_row(row["pool"], *("" if row[k] is None else f"{row[k]:g}" for k in ("alpha", "beta")),
-                      str(row["runs"]), str(row["done"]), str(row["failed"]), str(left))
+    for row in the_plan.cell_table(retry_failed):
+        table.add_row(*("" if row[k] is None else f"{row[k]:g}" if isinstance(row[k], float) else str(row[k])
+                        for k in columns))
     console.print(table)
     guess = estimate(the_plan, slots, retry_failed, **run_options)
-    console.print(f"{len(todo)} of {len(the_plan.configs)} runs to run on {slots} worker(s); "
+    console.print(f"{guess.runs_left} of {len(the_plan.configs)} runs to run on {slots} worker(s); "
                   f"about {_duration(guess.seconds_left)} left "
                   f"({_duration(guess.seconds_per_run)} per run, {guess.source}). Nothing was written.",
                   highlight=False)
@@ -201,10 +200,10 @@ class _Display:
             self._log(f"sweep {event['out']}: {event['total']} runs, {event['skipped']} already done, "
                       f"{event['todo']} to run on {event['workers']} worker(s)", always=True)
         elif kind == "start":
-            self.running[rid] = {"started": time.monotonic()}
+            self.running[rid] = {}
             self._log(f"start {self.labels.get(rid, '')} (run {rid}) on {event['host']} pid {event['pid']}")
-        elif kind == "progress":
-            self.running.setdefault(rid, {"started": time.monotonic()}).update(event)
+        elif kind == "progress" and rid in self.running:
+            self.running[rid].update(event)
             if "test_acc" in event:
                 self._log(f"      {self.labels.get(rid, '')} epoch {event['epoch']}/{event['epochs']} "
                           f"test {event['test_acc']:.2f}%")

@@ -1,0 +1,260 @@
+"""Running a sweep: plan the runs, skip the finished ones, claim and execute the rest.
+
+One run on any worker is :func:`execute`: claim the run's lock, check that nobody finished
+it meanwhile, train, write the record, release.  Records are the only state: a sweep killed
+at any moment (SIGKILL included) loses at most its runs in flight, and running it again runs
+exactly what is missing.  Progress goes to a plain ``on_event(dict)`` callback; the command
+line decides how to show it.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..config import RunConfig
+from ..errors import SpeError
+from ..atomic import atomic_write_text
+from ..records import read_record, record_path, runs_dir, utc_now, write_record
+from ..training import Outcome, make_record
+from .locks import DEFAULT_STALE_AFTER, HOST, held, try_claim
+from .spec import SweepSpec, read_spec, spec_path
+
+Event = dict[str, Any]
+OnEvent = Callable[[Event], None]
+Trainer = Callable[..., dict]
+LOCKS_DIR = "locks"
+EVENT_LOG = "events.jsonl"
+PROGRESS_INTERVAL = 0.25  # seconds between forwarded per-step progress events of one run
+BUSY_POLL = 1.0  # seconds between looks at runs that another sweep holds
+OUTCOMES = ("ok", "diverged", "failed", "skipped")
+
+
+@dataclass(frozen=True)
+class RunTask:
+    """Everything a worker (a local process or a Ray task) needs for one run; picklable."""
+    config: dict[str, Any]
+    out_dir: str
+    device: str = "auto"
+    data_dir: str | None = None
+    threads: int | None = None
+    stale_after: float = DEFAULT_STALE_AFTER
+    retry_failed: bool = False
+    deterministic: bool = False
+    trainer: Trainer | None = None  # None: spe_analysis.training.train_run
+
+    @property
+    def run_id(self) -> str:
+        return RunConfig.from_dict(self.config).run_id
+
+
+def lock_path(out_dir: str | os.PathLike, rid: str) -> Path:
+    return Path(out_dir) / LOCKS_DIR / f"{rid}.lock"
+
+
+def needs_run(record: dict | None, retry_failed: bool) -> bool:
+    return record is None or (retry_failed and record.get("status") == "failed")
+
+
+def log_event(out_dir: str | os.PathLike, **fields: Any) -> None:
+    """Append one line to DIR/events.jsonl: who ran what, when (one write, O_APPEND)."""
+    line = json.dumps({"time": utc_now(), "host": HOST, "pid": os.getpid(), **fields}) + "\n"
+    fd = os.open(Path(out_dir) / EVENT_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+def failed_record(config: RunConfig, error: str, device: str, started_at: str) -> dict[str, Any]:
+    """The record of a run whose trainer raised (the trainer records its own failures; this
+    covers what escapes it, such as a broken dataset file or a worker that died)."""
+    return make_record(config, Outcome(status="failed"), device, started_at, error)
+
+
+def _throttled(emit: OnEvent) -> Callable[[Event], None]:
+    """Forward epoch ends always, per-step events at most every PROGRESS_INTERVAL seconds.
+
+    Best effort: a progress channel that broke (the parent process or the Ray driver died)
+    must not turn a good run into a failed one."""
+    last = [0.0]
+
+    def on_progress(event: Event) -> None:
+        now = time.monotonic()
+        if "test_acc" in event or now - last[0] >= PROGRESS_INTERVAL:
+            last[0] = now
+            with contextlib.suppress(Exception):
+                emit({"event": "progress", **event})
+    return on_progress
+
+
+def execute(task: RunTask, emit: OnEvent) -> Event:
+    """Claim, train and record one run; returns its ``end`` event.  Runs in the worker."""
+    config = RunConfig.from_dict(task.config)
+    rid = config.run_id
+    lock = try_claim(lock_path(task.out_dir, rid), task.stale_after)
+    if lock is None:
+        return {"event": "end", "run_id": rid, "status": "busy"}
+    with lock:
+        if not needs_run(read_record(record_path(task.out_dir, rid)), task.retry_failed):
+            return {"event": "end", "run_id": rid, "status": "skipped"}
+        emit({"event": "start", "run_id": rid, "host": HOST, "pid": os.getpid()})
+        log_event(task.out_dir, event="start", run_id=rid)
+        started, started_at = time.perf_counter(), utc_now()
+        trainer = task.trainer or _default_trainer()
+        try:
+            record = trainer(config, task.out_dir, device=task.device, data_dir=task.data_dir,
+                             deterministic=task.deterministic, threads=task.threads,
+                             on_progress=_throttled(emit))
+        except SpeError:
+            raise
+        except Exception as exc:  # recorded; one bad run must not stop the sweep
+            record = failed_record(config, f"{type(exc).__name__}: {exc}", task.device, started_at)
+            write_record(task.out_dir, record)
+        seconds = time.perf_counter() - started
+        log_event(task.out_dir, event="end", run_id=rid, status=record["status"], seconds=seconds)
+    return {"event": "end", "run_id": rid, "status": record["status"], "seconds": seconds,
+            "final_test_acc": (record.get("metrics") or {}).get("final_test_acc"),
+            "error": record.get("error")}
+
+
+def _default_trainer() -> Trainer:
+    from ..training import train_run
+    return train_run
+
+
+def record_lost_run(task: RunTask, why: str) -> Event:
+    """Record a run whose worker died under it (killed, out of memory) as failed; free its lock.
+
+    A worker that died just after writing a good record keeps that record."""
+    config = RunConfig.from_dict(task.config)
+    written = read_record(record_path(task.out_dir, config.run_id))
+    if written is not None and written.get("status") != "failed":
+        end = {"event": "end", "run_id": config.run_id, "status": written["status"]}
+    else:
+        write_record(task.out_dir, failed_record(config, why, task.device, utc_now()))
+        end = {"event": "end", "run_id": config.run_id, "status": "failed", "error": why}
+    lock_path(task.out_dir, config.run_id).unlink(missing_ok=True)  # after the record: see execute
+    return end
+
+
+@dataclass
+class Summary:
+    """What a sweep invocation did, by outcome; ``failed_runs`` as (run_id, error)."""
+    total: int = 0
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    failed_runs: list[tuple[str, str | None]] = field(default_factory=list)
+    failed_before: int = 0  # failed records skipped (not retried): the grid is not all good
+    seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.counts["failed"] or self.failed_before else 0
+
+
+@dataclass
+class Plan:
+    spec: SweepSpec
+    configs: list[RunConfig]
+    records: dict[str, dict | None]  # run id -> its record, None when not finished
+
+    def todo(self, retry_failed: bool) -> list[RunConfig]:
+        return [c for c in self.configs if needs_run(self.records[c.run_id], retry_failed)]
+
+    def cell_table(self, retry_failed: bool = False) -> list[dict[str, Any]]:
+        """One row per cell: pool, alpha, beta, runs, and how many are done / failed / to run."""
+        rows: dict[tuple, dict[str, Any]] = {}
+        for config in self.configs:
+            key = (config.pool, config.alpha, config.beta)
+            row = rows.setdefault(key, {"pool": config.pool, "alpha": config.alpha, "beta": config.beta,
+                                        "runs": 0, "done": 0, "failed": 0, "to run": 0})
+            record = self.records[config.run_id]
+            status = (record or {}).get("status")
+            row["runs"] += 1
+            row["done"] += status in ("ok", "diverged")
+            row["failed"] += status == "failed"
+            row["to run"] += needs_run(record, retry_failed)
+        return list(rows.values())
+
+
+def plan(spec: SweepSpec, out_dir: str | os.PathLike) -> Plan:
+    configs = spec.configs()
+    return Plan(spec, configs, {c.run_id: read_record(record_path(out_dir, c.run_id)) for c in configs})
+
+
+def check_directory(out_dir: str | os.PathLike, spec: SweepSpec, force: bool = False) -> SweepSpec:
+    """The specification DIR will hold with ``spec`` added; refuses a different sweep.
+
+    Raises SpeError (one line naming what differs) unless only the extent differs or
+    ``force`` is given.  Writes nothing.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise SpeError(f"--out {out} is a file, not a sweep directory")
+    stored = read_spec(out) if not force else None
+    if stored is None:
+        return spec
+    differs = stored.differences(spec)
+    if differs:
+        raise SpeError(f"{out} holds a different sweep ({'; '.join(differs)}); use another --out, "
+                       "or --force to run into it anyway")
+    return stored.union(spec)
+
+
+def prepare_directory(out_dir: str | os.PathLike, spec: SweepSpec, force: bool = False) -> None:
+    """Check DIR against ``spec`` and write the (merged) ``DIR/sweep.toml`` before any run."""
+    out = Path(out_dir)
+    check_directory(out, spec, force)  # refuse before creating anything
+    runs_dir(out).mkdir(parents=True, exist_ok=True)
+    with held(out / LOCKS_DIR / "sweep.toml.lock"):  # one read-merge-write at a time
+        text = check_directory(out, spec, force).to_toml()
+        path = spec_path(out)
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            atomic_write_text(path, text)
+
+
+def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike, executor, *, retry_failed: bool = False,
+              force: bool = False, device: str = "auto", data_dir: str | None = None,
+              deterministic: bool = False, stale_after: float = DEFAULT_STALE_AFTER, trainer: Trainer | None = None,
+              on_event: OnEvent | None = None) -> Summary:
+    """Run every missing run of ``spec`` into ``out_dir`` on ``executor``; see module doc.
+
+    Runs that another sweep holds are waited for (and taken over if their owner dies), so
+    that on return every run of the grid has a record.
+    """
+    emit = on_event or (lambda event: None)
+    started = time.perf_counter()
+    prepare_directory(out_dir, spec, force)
+    the_plan = plan(spec, out_dir)
+    todo = the_plan.todo(retry_failed)
+    summary = Summary(total=len(the_plan.configs))
+    summary.counts["skipped"] = summary.total - len(todo)
+    summary.failed_before = sum((r or {}).get("status") == "failed" and not retry_failed
+                                for r in the_plan.records.values())
+    emit({"event": "sweep", "total": summary.total, "todo": len(todo), "skipped": summary.counts["skipped"],
+          "workers": executor.slots, "out": str(out_dir)})
+    tasks = [RunTask(c.to_dict(), str(Path(out_dir).resolve()), device, data_dir, executor.threads,
+                     stale_after, retry_failed, deterministic, trainer) for c in todo]
+    waiting: list[str] = []
+    while tasks:
+        busy = []
+        for task, end in executor.run(tasks, emit):
+            if end["status"] == "busy":
+                busy.append(task)
+                continue
+            summary.counts[end["status"]] += 1
+            if end["status"] == "failed":
+                summary.failed_runs.append((end["run_id"], end.get("error")))
+            emit(end)
+        if busy:
+            if [t.run_id for t in busy] != waiting:  # say so once, not every poll
+                waiting = [t.run_id for t in busy]
+                emit({"event": "waiting", "run_ids": waiting})
+            time.sleep(BUSY_POLL)
+        tasks = busy
+    summary.seconds = time.perf_counter() - started
+    return summary

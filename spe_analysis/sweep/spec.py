@@ -1,0 +1,160 @@
+"""The sweep specification: its grid extent, the hyperparameters every run shares, and the
+``DIR/sweep.toml`` file that pins them.
+
+The same flat keys serve ``--config`` files and the written ``sweep.toml``: the option names
+of ``spe sweep`` with underscores (``alpha_grid``, ``seeds``, ``dataset``, ``workers``...) and
+every hyperparameter of :class:`~spe_analysis.config.RunConfig` (``lr``, ``batch_size``...).
+The written file holds the resolved values, so ``spe sweep --config DIR/sweep.toml --out DIR``
+reproduces the sweep.  A sweep directory accepts a new command when only the extent (grids,
+seeds, extra pools) differs; the extent stored becomes the union of both.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import tomli_w
+
+from ..config import RunConfig, resolve_config
+from ..errors import SpeError
+from .grid import parse_grid, parse_pools, parse_seeds
+
+SCHEMA = "spe.sweep/1"
+SPEC_FILE = "sweep.toml"
+DEFAULT_SEEDS = 5
+PER_RUN_KEYS = ("pool", "alpha", "beta", "seed")  # what varies between the runs of a sweep
+TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in PER_RUN_KEYS)
+EXTENT_KEYS = ("alpha_grid", "beta_grid", "seeds", "also", "include_zero")
+# How and where runs execute: never part of a run's identity, never compared on resume.
+EXECUTION_KEYS = {"device": str, "data_dir": str, "workers": (int, str), "threads": int,
+                  "executor": str, "ray_address": str, "num_cpus": (int, float),
+                  "num_gpus": (int, float), "stale_after": (int, float)}
+
+Cell = tuple[str, "float | None", "float | None"]  # (pool, alpha, beta)
+
+
+@dataclass
+class SweepSpec:
+    alpha_grid: list[float]
+    beta_grid: list[float]
+    seeds: list[int]
+    also: list[str]
+    include_zero: bool
+    base: RunConfig  # the resolved hyperparameters every run shares (pool/alpha/beta/seed aside)
+
+    def train_options(self) -> dict[str, Any]:
+        full = self.base.to_dict()
+        return {k: full[k] for k in TRAIN_KEYS if full[k] is not None}
+
+    def cells(self) -> list[Cell]:
+        """The avg baseline, the extra pools, then the mix cells alpha-major."""
+        mix = [("mix", a, b) for a in self.alpha_grid for b in self.beta_grid
+               if self.include_zero or (a, b) != (0.0, 0.0)]
+        return [("avg", None, None)] + [(p, None, None) for p in self.also] + mix
+
+    def configs(self) -> list[RunConfig]:
+        """Every run, seed by seed, so that an interrupted sweep has whole seeds first."""
+        options = self.train_options()
+        return [resolve_config(**options, pool=pool, alpha=alpha, beta=beta, seed=seed)
+                for seed in self.seeds for pool, alpha, beta in self.cells()]
+
+    def extent(self) -> dict[str, Any]:
+        return {"alpha_grid": self.alpha_grid, "beta_grid": self.beta_grid, "seeds": self.seeds,
+                "also": self.also, "include_zero": self.include_zero}
+
+    def to_toml(self) -> str:
+        body = {"schema": SCHEMA, **self.extent(), **self.train_options()}
+        return ("# spe sweep specification: the grid extent and the resolved hyperparameters that\n"
+                "# every run shares.  Rerun or extend with: spe sweep --config sweep.toml --out DIR\n"
+                + tomli_w.dumps(body))
+
+    def differences(self, other: "SweepSpec") -> list[str]:
+        """The shared hyperparameters that differ, as ``key old -> new``."""
+        mine, theirs = self.base.to_dict(), other.base.to_dict()
+        return [f"{k} {mine[k]!r} -> {theirs[k]!r}" for k in TRAIN_KEYS if mine[k] != theirs[k]]
+
+    def union(self, other: "SweepSpec") -> "SweepSpec":
+        return dataclasses.replace(
+            self, alpha_grid=sorted({*self.alpha_grid, *other.alpha_grid}),
+            beta_grid=sorted({*self.beta_grid, *other.beta_grid}),
+            seeds=sorted({*self.seeds, *other.seeds}),
+            also=list(dict.fromkeys([*self.also, *other.also])),
+            include_zero=self.include_zero or other.include_zero)
+
+
+_TOML_TYPES = {"int": int, "float": (int, float), "bool": bool, "str": str, "list[int]": list}
+
+
+def _check_type(key: str, value: Any) -> None:
+    """Reject a config value of the wrong TOML type with one line (TOML has no null)."""
+    if key in EXTENT_KEYS and key != "include_zero":
+        return  # parsed, and checked, by grid.py
+    if key in EXECUTION_KEYS:
+        expected = EXECUTION_KEYS[key]
+    elif key == "include_zero":
+        expected = bool
+    else:
+        annotation = next(f.type for f in dataclasses.fields(RunConfig) if f.name == key)
+        expected = _TOML_TYPES[str(annotation).split("|")[0].strip()]
+    if (not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool)
+            or (expected is list and not all(isinstance(v, int) and not isinstance(v, bool) for v in value))):
+        names = ("list of integers" if expected is list else expected.__name__ if isinstance(expected, type)
+                 else " or ".join(t.__name__ for t in expected))
+        raise SpeError(f"{key} must be of type {names}, got {value!r}")
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """The options of a ``--config`` TOML file, keys checked against the accepted ones."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SpeError(f"cannot read config {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpeError(f"{path} is not valid TOML: {exc}") from None
+    schema = data.pop("schema", SCHEMA)
+    if schema != SCHEMA:
+        raise SpeError(f"{path} has schema {schema!r}; accepted: {SCHEMA}")
+    accepted = (*EXTENT_KEYS, *TRAIN_KEYS, *EXECUTION_KEYS)
+    options = {}
+    for key, value in data.items():
+        name = key.replace("-", "_")
+        if name not in accepted:
+            raise SpeError(f"unknown key {key!r} in {path}; accepted: {', '.join(accepted)}")
+        _check_type(name, value)
+        options[name] = value
+    return options
+
+
+def build_spec(options: Mapping[str, Any]) -> SweepSpec:
+    """A SweepSpec from flat options (config file merged with flags); None means unset."""
+    options = {k: v for k, v in options.items() if v is not None}
+    for key in ("alpha_grid", "beta_grid"):
+        if key not in options:
+            raise SpeError(f"--{key.replace('_', '-')} is required (GRID: e.g. 0:1:0.25 or 0,0.5,1)")
+    train = {k: options[k] for k in TRAIN_KEYS if k in options}
+    return SweepSpec(
+        alpha_grid=parse_grid(options["alpha_grid"], "alpha-grid"),
+        beta_grid=parse_grid(options["beta_grid"], "beta-grid"),
+        seeds=parse_seeds(options.get("seeds", DEFAULT_SEEDS)),
+        also=parse_pools(options.get("also")),
+        include_zero=bool(options.get("include_zero", False)),
+        base=resolve_config(**train, pool="avg", seed=0))
+
+
+def spec_path(out_dir: str | Path) -> Path:
+    return Path(out_dir) / SPEC_FILE
+
+
+def read_spec(out_dir: str | Path) -> SweepSpec | None:
+    """The specification stored in ``DIR/sweep.toml``, None when there is none."""
+    path = spec_path(out_dir)
+    if not path.exists():
+        return None
+    try:
+        return build_spec(read_config(path))
+    except SpeError as exc:
+        raise SpeError(f"{path} is not a readable sweep specification ({exc})") from None

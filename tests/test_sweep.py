@@ -1,0 +1,116 @@
+"""`spe sweep` end to end with the real trainer on digits (1 epoch, a small train subset):
+the grid, resuming, a SIGKILL in the middle, two sweeps on one directory, dry runs."""
+from __future__ import annotations
+
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import run_spe
+from spe_analysis.records import finished_ids, load_records, read_record, runs_dir
+from spe_analysis.sweep import build_spec
+from spe_analysis.sweep.runner import EVENT_LOG
+
+# Each run trains on 128 digits images for one epoch: well under a second on a CPU core.
+# One thread per run: on a busy machine two threads per run can be ten times slower.
+FAST = ["--dataset", "digits", "--epochs", "1", "--train-subset", "128", "--threads", "1"]
+GRID = ["--alpha-grid", "0,1", "--beta-grid", "0,1", "--seeds", "2"]
+
+
+def expected_ids(alphas: str, betas: str, seeds: int) -> set[str]:
+    spec = build_spec({"alpha_grid": alphas, "beta_grid": betas, "seeds": seeds, "dataset": "digits",
+                       "epochs": 1, "train_subset": 128})
+    return {c.run_id for c in spec.configs()}
+
+
+def spe_process(*args) -> subprocess.Popen:
+    """``spe ARGS`` in its own process group (so that a test can kill the whole group)."""
+    code = "import sys; from spe_analysis.cli import main; main(sys.argv[1:])"
+    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def events(out) -> list[dict]:
+    return [json.loads(line) for line in (out / EVENT_LOG).read_text().splitlines()]
+
+
+def files(out) -> dict[str, tuple[int, bytes]]:
+    return {str(p): (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(out.rglob("*"))
+            if p.is_file() and p.name != EVENT_LOG}
+
+
+def test_sweep_makes_the_grid_and_a_rerun_runs_and_rewrites_nothing(tmp_path):
+    out = tmp_path / "D"
+    dry = run_spe("sweep", *FAST, *GRID, "--out", out, "--dry-run")
+    assert dry.code == 0, dry.stderr
+    assert "8 runs: 4 cells x 2 seeds" in dry.stdout and 'alpha_grid = [' in dry.stdout
+    assert not out.exists()  # a dry run writes nothing
+
+    first = run_spe("sweep", *FAST, *GRID, "--out", out, "--workers", "1")
+    assert first.code == 0, first.stderr
+    records = load_records(out)
+    assert len(records) == 8 and {r["run_id"] for r in records} == expected_ids("0,1", "0,1", 2)
+    assert collections.Counter(r["config"]["pool"] for r in records) == {"mix": 6, "avg": 2}
+    assert all(r["status"] == "ok" for r in records)
+    assert "[8/8] ok" in first.stdout  # plain lines when stdout is not a terminal
+
+    before = files(out)
+    again = run_spe("sweep", *FAST, *GRID, "--out", out)
+    assert again.code == 0, again.stderr
+    assert "0 to run" in again.stdout
+    assert files(out) == before
+
+    dry = run_spe("sweep", *FAST, "--alpha-grid", "0,0.5,1", "--beta-grid", "0,1", "--seeds", "2",
+                  "--out", out, "--dry-run")
+    assert dry.code == 0 and "4 of 12 runs to run" in dry.stdout and "mean of 8 finished runs" in dry.stdout
+    assert files(out) == before
+
+
+def test_a_sigkilled_sweep_resumes_to_exactly_the_grid(tmp_path):
+    out = tmp_path / "D"
+    grid = ["--alpha-grid", "0,0.5,1", "--beta-grid", "0,1", "--seeds", "2"]  # 12 runs
+    wanted = expected_ids("0,0.5,1", "0,1", 2)
+    sweep = spe_process("sweep", *FAST, *grid, "--out", out, "--workers", "2")
+    try:
+        deadline = time.monotonic() + 120
+        while len(finished_ids(out)) < 3:
+            assert sweep.poll() is None, sweep.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        os.killpg(sweep.pid, signal.SIGKILL)  # the sweep and its worker processes
+        sweep.wait()
+    survivors = {p.name: p.read_bytes() for p in runs_dir(out).glob("*.json")}
+    assert 3 <= len(survivors) < len(wanted)
+
+    resumed = run_spe("sweep", *FAST, *grid, "--out", out, "--workers", "1")
+    assert resumed.code == 0, resumed.stderr
+    records = [read_record(p) for p in runs_dir(out).glob("*.json")]
+    assert all(r is not None and r["status"] == "ok" for r in records)  # every record parseable
+    assert {r["run_id"] for r in records} == wanted
+    assert all((runs_dir(out) / name).read_bytes() == data for name, data in survivors.items())
+    # No run done twice: the survivors' records are untouched (above), every run finished at
+    # most once, and each run the resume did is logged.  (A run killed between writing its
+    # record and logging its end has a record and no end line: the record is what counts.)
+    ends = collections.Counter(e["run_id"] for e in events(out) if e["event"] == "end")
+    assert max(ends.values()) == 1 and set(ends) <= wanted
+    resumed_ids = {p.stem for p in runs_dir(out).glob("*.json")} - {n.removesuffix(".json") for n in survivors}
+    assert resumed_ids and resumed_ids <= set(ends)
+    assert not list((out / "locks").glob("*.lock"))
+
+
+def test_two_sweeps_on_one_directory_run_every_run_once(tmp_path):
+    out = tmp_path / "D"
+    sweeps = [spe_process("sweep", *FAST, *GRID, "--out", out, "--workers", "1") for _ in range(2)]
+    results = [s.communicate(timeout=300) for s in sweeps]
+    assert [s.returncode for s in sweeps] == [0, 0], results
+    wanted = expected_ids("0,1", "0,1", 2)
+    assert {r["run_id"] for r in load_records(out)} == wanted
+    log = events(out)
+    for kind in ("start", "end"):
+        done = collections.Counter(e["run_id"] for e in log if e["event"] == kind)
+        assert set(done) == wanted and set(done.values()) == {1}, done
