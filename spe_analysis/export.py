@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, TextIO
 
 from .errors import SpeError, choose
-from .records import load_records, runs_dir
+from .records import load_sweep_records
 from .sweep.estimate import wall_seconds
 
 FORMATS = ("csv", "jsonl", "parquet")
@@ -49,12 +49,7 @@ def history_rows(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def load_rows(out_dir: str | os.PathLike, history: bool = False) -> list[dict[str, Any]]:
-    if not runs_dir(out_dir).is_dir():
-        raise SpeError(f"{out_dir} is not a sweep directory (no {runs_dir(out_dir)}); "
-                       "give the --out of spe sweep or spe train")
-    records = load_records(out_dir)
-    if not records:
-        raise SpeError(f"{runs_dir(out_dir)} holds no run records yet; run spe sweep or spe train first")
+    records = load_sweep_records(out_dir)
     return history_rows(records) if history else run_rows(records)
 
 

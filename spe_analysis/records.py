@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .atomic import atomic_write_text
+from .errors import SpeError
 
 SCHEMA = "spe.run/1"
 STATUSES = ("ok", "diverged", "failed")
@@ -71,6 +72,17 @@ def load_records(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
     """Every readable run record under ``out_dir/runs``, sorted by run id."""
     paths: Iterable[Path] = sorted(runs_dir(out_dir).glob("*.json"))
     return [r for r in map(read_record, paths) if r is not None]
+
+
+def load_sweep_records(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """The run records of a sweep (or train) directory; SpeError when there are none to read."""
+    if not Path(out_dir).is_dir():
+        raise SpeError(f"{out_dir} is not a directory; give a sweep directory "
+                       "(the --out of spe sweep or spe train)")
+    records = load_records(out_dir)
+    if not records:
+        raise SpeError(f"no run records in {runs_dir(out_dir)}; run 'spe sweep --out {out_dir}' first")
+    return records
 
 
 def finished_ids(out_dir: str | os.PathLike) -> set[str]:

@@ -64,7 +64,7 @@ def test_parquet_round_trips(sweep_dir, tmp_path):
 
 def test_bad_export_input_exits_2_with_one_line(sweep_dir, tmp_path, monkeypatch):
     assert_usage_error(run_spe("export", sweep_dir, "--format", "xlsx"), "unknown format", "csv, jsonl, parquet")
-    assert_usage_error(run_spe("export", tmp_path / "none"), "not a sweep directory")
+    assert_usage_error(run_spe("export", tmp_path / "none"), "not a directory")
     (tmp_path / "empty" / "runs").mkdir(parents=True)
     assert_usage_error(run_spe("export", tmp_path / "empty"), "no run records")
     assert_usage_error(run_spe("export", sweep_dir, "--format", "parquet"), "--out")

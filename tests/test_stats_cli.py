@@ -114,8 +114,9 @@ def test_missing_baseline_is_one_line(tmp_path):
 
 
 def test_empty_or_missing_dir_is_one_line(tmp_path):
-    assert_usage_error(run_spe("stats", tmp_path), "no spe.run/1 run records")
     assert_usage_error(run_spe("stats", tmp_path / "nope"), "not a directory")
+    (tmp_path / "runs").mkdir()
+    assert_usage_error(run_spe("stats", tmp_path), "no run records")
 
 
 @pytest.mark.parametrize("args,fragment", [

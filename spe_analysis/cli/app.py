@@ -8,6 +8,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # rewrap docstring paragraphs to the terminal width
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

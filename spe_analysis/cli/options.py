@@ -11,6 +11,8 @@ from ..attention import ATTENTION_NAMES
 from ..config import PRESETS
 from ..data import DATASET_NAMES
 from ..models import MODEL_NAMES
+from ..stats.corrections import CORRECTIONS
+from ..stats.hypothesis import TESTS
 from ..training import DEVICES
 
 RUN = "Run configuration"
@@ -41,3 +43,23 @@ Device = Annotated[str, typer.Option(
 Deterministic = Annotated[bool, typer.Option(
     help="Use deterministic algorithms only (bit-identical reruns on the same machine).",
     rich_help_panel=EXEC)]
+
+# The statistics options of `spe stats`, which `spe plot` and `spe report` pass through so that
+# their figures and tables show the same numbers.
+STATS = "Statistics (as in spe stats)"
+SweepDir = Annotated[Path, typer.Argument(metavar="DIR", show_default=False,
+                                          help="Sweep directory; its runs/ holds the run records.")]
+Metric = Annotated[str, typer.Option(
+    help="Numeric field of the records' metrics to compare (e.g. final_test_acc, "
+    "test_acc_at_best_val).", rich_help_panel=STATS)]
+Test = Annotated[str, typer.Option(
+    help=f"Test of each cell against avg: {', '.join(TESTS)} (paired pairs runs by seed; "
+    "permutation is exact for small samples).", rich_help_panel=STATS)]
+Correction = Annotated[str, typer.Option(
+    help=f"Multiple-comparison correction over the cells: {', '.join(CORRECTIONS)}.",
+    rich_help_panel=STATS)]
+Margin = Annotated[float, typer.Option(
+    help="Equivalence margin in accuracy points: |delta| below it counts as a match (TOST).",
+    rich_help_panel=STATS)]
+Significance = Annotated[float, typer.Option(help="Significance level of every test.",
+                                             rich_help_panel=STATS)]

@@ -11,7 +11,7 @@ from ..errors import SpeError, choose
 from ..stats import plan as plan_sweep, sweep_spread
 from ..stats.corrections import CORRECTIONS
 from .app import app
-from .stats import sweep_records
+from ..records import load_sweep_records
 
 DEFAULT_CELLS = 25
 
@@ -53,7 +53,7 @@ def plan(
     if directory is not None:
         if sd is not None:
             raise SpeError("give either --sd or a sweep DIR to take the SD from, not both")
-        sd, sweep_cells = sweep_spread(sweep_records(directory), metric)
+        sd, sweep_cells = sweep_spread(load_sweep_records(directory), metric)
         if sd is None:
             raise SpeError(f"{directory} has no cell with 2 usable runs of {metric}; "
                            f"give the SD with --sd instead")

@@ -1,7 +1,7 @@
 """`spe plot DIR`: paper figures of a sweep (heatmap, strip, curves, lambda).
 
-Also home of the statistics options that `spe plot` and `spe report` pass through to
-:func:`spe_analysis.stats.analyze`, so that their figures and tables match `spe stats`.
+The statistics options pass through to :func:`spe_analysis.stats.analyze`, so the figures
+show exactly the numbers and verdicts of `spe stats`.
 """
 from __future__ import annotations
 
@@ -11,24 +11,8 @@ from typing import Annotated, Optional
 import typer
 
 from ..plots import ALL, FORMATS, KINDS, WIDTHS, draw, load_sweep
-from ..stats.corrections import CORRECTIONS
-from ..stats.hypothesis import TESTS
 from .app import app
-
-STATS = "Statistics (as in spe stats)"
-SweepDir = Annotated[Path, typer.Argument(metavar="DIR", show_default=False,
-                                          help="Sweep directory; its runs/ holds the run records.")]
-Metric = Annotated[str, typer.Option(help="Metric compared across cells (e.g. final_test_acc, "
-                                          "test_acc_at_best_val).", rich_help_panel=STATS)]
-Test = Annotated[str, typer.Option(help=f"Test of each cell against avg: {', '.join(TESTS)}.",
-                                   rich_help_panel=STATS)]
-Correction = Annotated[str, typer.Option(
-    help=f"Multiple-comparison correction: {', '.join(CORRECTIONS)}.", rich_help_panel=STATS)]
-Margin = Annotated[float, typer.Option(help="Equivalence margin in accuracy points (TOST).",
-                                       rich_help_panel=STATS)]
-Significance = Annotated[float, typer.Option(help="Significance level of every test.",
-                                             rich_help_panel=STATS)]
-
+from .options import Correction, Margin, Metric, Significance, SweepDir, Test
 
 def report_drawn(drawn, sweep_name: str = "") -> None:
     """Print each file written, then each kind skipped with its reason."""
@@ -61,10 +45,10 @@ def plot(
 ) -> None:
     """Draw a sweep's figures in the paper style; the same data gives the same bytes.
 
-    heatmap: delta vs avg over the alpha x beta grid, stars, ≈ equivalent
-    strip:   every run per cell, 95% CI of delta, coloured by verdict
-    curves:  test accuracy and train loss per epoch, mean and 95% band
-    lambda:  the learned pool's per-block mixing weight over epochs
+    - heatmap: delta vs avg over the alpha x beta grid, stars, ≈ equivalent
+    - strip:   every run per cell, 95% CI of delta, coloured by verdict
+    - curves:  test accuracy and train loss per epoch, mean and 95% band
+    - lambda:  the learned pool's per-block mixing weight over epochs
     """
     sweep = load_sweep(directory, metric=metric, test=test, correction=correction,
                        margin=margin, significance=significance)

@@ -10,7 +10,7 @@ import typer
 from ..plots import load_sweep
 from ..report import write_report
 from .app import app
-from .plot import Correction, Margin, Metric, Significance, SweepDir, Test
+from .options import Correction, Margin, Metric, Significance, SweepDir, Test
 
 
 @app.command()

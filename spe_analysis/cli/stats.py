@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
@@ -10,29 +9,17 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..errors import SpeError, choose
-from ..records import load_records
+from ..errors import choose
+from ..records import load_sweep_records
 from ..stats import analyze, seed_correlation, split_groups, tables
-from ..stats.corrections import CORRECTIONS
-from ..stats.hypothesis import TESTS
 from ..stats.intervals import BCA_MIN_N
 from .app import app
+from .options import Correction, Margin, Metric, Significance, SweepDir, Test
 
 FORMATS = ("table", "json", "csv", "markdown")
 # Colour only repeats the word in the verdict column; blue/orange stay apart for colour-blind readers.
 VERDICT_STYLES = {"better": "bold blue", "equivalent": "cyan", "worse": "bold dark_orange",
                   "inconclusive": "yellow", "insufficient": "dim", "baseline": "bold"}
-
-
-def sweep_records(directory: Path) -> list[dict]:
-    """The run records of a sweep directory; SpeError when there is none to read."""
-    if not directory.is_dir():
-        raise SpeError(f"{directory} is not a directory; give a sweep directory (spe sweep --out DIR)")
-    records = load_records(directory)
-    if not records:
-        raise SpeError(f"no spe.run/1 run records in {directory / 'runs'}; "
-                       f"run 'spe sweep --out {directory}' first")
-    return records
 
 
 def _console() -> Console:
@@ -71,20 +58,12 @@ def _print_tables(results: list[dict[str, Any]], pairing: bool) -> None:
 
 @app.command()
 def stats(
-    directory: Annotated[Path, typer.Argument(
-        metavar="DIR", show_default=False, help="Sweep directory; its runs/ holds the run records.")],
-    metric: Annotated[str, typer.Option(
-        help="Numeric field of the records' metrics to compare (e.g. final_test_acc, "
-             "test_acc_at_best_val).")] = "final_test_acc",
-    test: Annotated[str, typer.Option(
-        help=f"Test of each cell against avg: {', '.join(TESTS)} (paired pairs runs by seed; "
-             "permutation is exact for small samples).")] = "welch",
-    correction: Annotated[str, typer.Option(
-        help=f"Multiple-comparison correction over the cells: {', '.join(CORRECTIONS)}.")] = "holm",
-    margin: Annotated[float, typer.Option(
-        help="Equivalence margin in accuracy points: |delta| below it counts as a match "
-             "(TOST).")] = 0.5,
-    significance: Annotated[float, typer.Option(help="Significance level of every test.")] = 0.05,
+    directory: SweepDir,
+    metric: Metric = "final_test_acc",
+    test: Test = "welch",
+    correction: Correction = "holm",
+    margin: Margin = 0.5,
+    significance: Significance = 0.05,
     format: Annotated[str, typer.Option(
         "--format", help=f"Output: {', '.join(FORMATS)} (json as in CONTRACT.md).")] = "table",
     group_by: Annotated[Optional[str], typer.Option(
@@ -101,7 +80,7 @@ def stats(
     with status ok and a finite metric count; the others are reported.
     """
     choose("format", format, FORMATS)
-    records = sweep_records(directory)
+    records = load_sweep_records(directory)
     keys = [k.strip() for k in (group_by or "").split(",") if k.strip()]
     groups = split_groups(records, keys)
     if pairing:

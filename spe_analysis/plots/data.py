@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import SpeError
-from ..records import load_records
+from ..records import load_sweep_records
 from ..stats import analyze
 from ..stats.cells import Cell, cell_of, collect
 from .style import number
@@ -81,11 +81,7 @@ def load_sweep(directory: str | Path, metric: str = "final_test_acc", test: str 
                significance: float = 0.05) -> Sweep:
     """Read DIR/runs and analyse it once; SpeError when it holds no runs, baseline or mix cell."""
     path = Path(directory)
-    if not path.is_dir():
-        raise SpeError(f"{path} is not a directory; expected a sweep directory with runs/*.json")
-    records = load_records(path)
-    if not records:
-        raise SpeError(f"no run records in {path / 'runs'}; run 'spe sweep --out {path}' first")
+    records = load_sweep_records(path)
     stats = analyze(records, metric=metric, test=test, correction=correction, margin=margin,
                     significance=significance)
     if not stats["baseline"]["n"]:
