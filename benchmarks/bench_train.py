@@ -5,11 +5,12 @@ RandomCrop(32, padding=4) + RandomHorizontalFlip + ToTensor + Normalize, and a D
 Same model (SE-ResNet-20), same images, same batch size, same optimiser; the two loops
 alternate in one process and the ratio of their median images/s is printed.
 
-    python3 benchmarks/bench_train.py [--images 5000] [--repeats 3]
+    python3 benchmarks/bench_train.py [--images 5000] [--repeats 3] [--threads 1]
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
 from pathlib import Path
@@ -78,22 +79,28 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2],
                         help="DataLoader worker counts to try for the reference; the best is compared")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1 avoids the collapse of 2 threads on a busy 2-core box)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     data = load_dataset(f"imagefolder:{CIFAR}")
     images, labels, _, _ = select_splits(data, args.images, None)
     config = resolve_config(dataset=f"imagefolder:{CIFAR}", attention="se", pool="avg", epochs=1,
                             train_subset=args.images)
-    ours, refs = [], {w: [] for w in args.workers}
+    ours = {p: [] for p in ("fp32", "bf16")}
+    refs = {w: [] for w in args.workers}
     for _ in range(args.repeats):
         for w in args.workers:
             refs[w].append(reference_epoch(config, images, labels, data.mean, data.std, w))
-        ours.append(spe_epoch(config, images, labels, data))
-    best_w = max(refs, key=lambda w: statistics.median(refs[w]))
+        for precision, values in ours.items():
+            values.append(spe_epoch(dataclasses.replace(config, precision=precision), images, labels, data))
+    best = max(statistics.median(v) for v in refs.values())
     for w, values in refs.items():
-        print(f"reference DataLoader(num_workers={w}): {statistics.median(values):8.1f} img/s")
-    print(f"spe train loop:                      {statistics.median(ours):8.1f} img/s")
-    ratio = statistics.median(ours) / statistics.median(refs[best_w])
-    print(f"ratio spe / best reference: {ratio:.2f}x (target >= 1.3x; threads={torch.get_num_threads()})")
+        print(f"reference DataLoader(num_workers={w}):  {statistics.median(values):8.1f} img/s")
+    for precision, values in ours.items():
+        print(f"spe train loop, --precision {precision}:  {statistics.median(values):8.1f} img/s"
+              f"   ratio to the best reference: {statistics.median(values) / best:.2f}x")
+    print(f"(target >= 1.3x; torch threads = {torch.get_num_threads()}; the reference is fp32)")
 
 
 if __name__ == "__main__":

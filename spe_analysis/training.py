@@ -73,20 +73,25 @@ class Outcome:
     images_seen: int = 0
 
 
-def _autocast(device: torch.device):
-    # bf16 on CUDA needs no loss scaling; elsewhere train in full precision.
-    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+def uses_bf16(precision: str, device: torch.device) -> bool:
+    """Whether a run autocasts to bf16 (which, unlike fp16, needs no loss scaling)."""
+    return precision == "bf16" or (precision == "auto" and device.type == "cuda")
+
+
+def _autocast(device: torch.device, precision: str):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=uses_bf16(precision, device))
 
 
 @torch.inference_mode()
-def evaluate(model: torch.nn.Module, split: Split, batch_size: int, device: torch.device) -> tuple[float, float]:
+def evaluate(model: torch.nn.Module, split: Split, batch_size: int, device: torch.device,
+             precision: str = "auto") -> tuple[float, float]:
     """(mean cross-entropy, accuracy in percent) on a split."""
     model.eval()
     loss = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     for start in range(0, len(split.y), batch_size):
         xb, yb = split.x[start:start + batch_size], split.y[start:start + batch_size]
-        with _autocast(device):
+        with _autocast(device, precision):
             logits = model(xb)
         loss += F.cross_entropy(logits.float(), yb, reduction="sum")
         correct += (logits.argmax(1) == yb).sum()
@@ -120,7 +125,7 @@ def fit(config: RunConfig, train: Split, test: Split, val: Split | None, num_cla
             idx = order[step * batch:(step + 1) * batch]
             xb = augment_batch(train.x[idx], config.crop_padding, config.flip, generator)
             yb = train.y[idx]
-            with _autocast(device):
+            with _autocast(device, config.precision):
                 logits = model(xb)
                 loss = F.cross_entropy(logits.float(), yb, label_smoothing=config.label_smoothing)
                 if config.pool == "learned":
@@ -141,9 +146,10 @@ def fit(config: RunConfig, train: Split, test: Split, val: Split | None, num_cla
             outcome.status = "diverged"
             break
         row = {"epoch": epoch, "train_loss": train_loss, "train_acc": 100.0 * correct.item() / (steps * batch)}
-        row["test_loss"], row["test_acc"] = evaluate(model, test, config.test_batch_size, device)
+        scores = lambda split: evaluate(model, split, config.test_batch_size, device, config.precision)  # noqa: E731
+        row["test_loss"], row["test_acc"] = scores(test)
         if val is not None:
-            row["val_loss"], row["val_acc"] = evaluate(model, val, config.test_batch_size, device)
+            row["val_loss"], row["val_acc"] = scores(val)
         row["lr"] = lr
         if config.pool == "learned":
             row["lam"] = learned_lams(model)
@@ -210,6 +216,8 @@ def make_record(config: RunConfig, outcome: Outcome, device: str, started_at: st
     return {
         "schema": SCHEMA, "run_id": config.run_id, "status": outcome.status,
         "config": config.to_dict(), "metrics": summarize(outcome), "history": outcome.history,
-        "env": environment(device), "started_at": started_at, "finished_at": utc_now(),
+        "env": {**environment(device),
+                "precision": "bf16" if uses_bf16(config.precision, torch.device(device)) else "fp32"},
+        "started_at": started_at, "finished_at": utc_now(),
         "error": error,
     }

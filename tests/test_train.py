@@ -61,6 +61,16 @@ def test_same_seed_deterministic_runs_are_identical(tmp_path):
     assert other["history"] != first["history"]
 
 
+def test_bf16_precision_trains_and_is_part_of_the_run_identity(tmp_path):
+    fp32 = resolve_config(pool="mix", alpha=0.5, beta=0.5, epochs=5, precision="fp32")
+    bf16 = resolve_config(pool="mix", alpha=0.5, beta=0.5, epochs=5, precision="bf16")
+    assert fp32.run_id != bf16.run_id
+    record = train_run(bf16, tmp_path, device="cpu")
+    assert record["env"]["precision"] == "bf16" and record["status"] == "ok"
+    assert record["metrics"]["final_test_acc"] > 80.0
+    assert train_run(fp32, tmp_path, device="cpu")["env"]["precision"] == "fp32"
+
+
 def test_validation_split_reports_test_accuracy_at_best_validation_epoch(tmp_path):
     record = train_run(resolve_config(epochs=3, val_split=0.2), tmp_path, device="cpu")
     rows = record["history"]
@@ -120,6 +130,7 @@ def test_learning_rate_schedules():
     (["--pool", "median"], ["pool", "mix"]),
     (["--preset", "long"], ["preset", "paper"]),
     (["--device", "tpu"], ["device", "cpu"]),
+    (["--precision", "fp8"], ["precision", "bf16"]),
     (["--pool", "mix", "--alpha", "0.5"], ["--beta"]),
     (["--pool", "mix", "--alpha", "nan", "--beta", "1"], ["alpha", "finite"]),
     (["--pool", "mix", "--alpha", "inf", "--beta", "1"], ["alpha", "finite"]),

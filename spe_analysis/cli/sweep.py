@@ -58,6 +58,7 @@ def sweep(
     preset: opt.Preset = None,
     train_subset: opt.TrainSubset = None,
     val_split: opt.ValSplit = None,
+    precision: opt.Precision = None,
     data_dir: opt.DataDir = None,
     device: Annotated[Optional[str], typer.Option(
         help="Device of every run: auto, cpu, cuda, mps (default: auto).", rich_help_panel=opt.EXEC)] = None,
@@ -102,6 +103,7 @@ def sweep(
     flags = dict(alpha_grid=alpha_grid, beta_grid=beta_grid, seeds=seeds, also=also,
                  include_zero=include_zero, dataset=dataset, model=model, attention=attention,
                  epochs=epochs, preset=preset, train_subset=train_subset, val_split=val_split,
+                 precision=precision,
                  data_dir=str(data_dir) if data_dir else None, device=device, workers=workers,
                  threads=threads, executor=executor, ray_address=ray_address, num_cpus=num_cpus,
                  num_gpus=num_gpus, stale_after=stale_after)

@@ -33,6 +33,7 @@ def train(
     preset: opt.Preset = None,
     train_subset: opt.TrainSubset = None,
     val_split: opt.ValSplit = None,
+    precision: opt.Precision = None,
     data_dir: opt.DataDir = None,
     device: opt.Device = "auto",
     deterministic: opt.Deterministic = False,
@@ -44,7 +45,7 @@ def train(
     """
     config = resolve_config(dataset=dataset, preset=preset, model=model, attention=attention,
                             pool=pool, alpha=alpha, beta=beta, seed=seed, epochs=epochs,
-                            train_subset=train_subset, val_split=val_split)
+                            train_subset=train_subset, val_split=val_split, precision=precision)
     console = Console(stderr=True)
     with _progress_display(console, config.run_id, quiet) as on_progress:
         record = train_run(config, out, device=device, data_dir=str(data_dir) if data_dir else None,
