@@ -73,13 +73,13 @@ class Outcome:
     images_seen: int = 0
 
 
-def uses_bf16(precision: str, device: torch.device) -> bool:
-    """Whether a run autocasts to bf16 (which, unlike fp16, needs no loss scaling)."""
-    return precision == "bf16" or (precision == "auto" and device.type == "cuda")
+def uses_bf16(precision: str, device: str) -> bool:
+    """Whether a run on ``device`` autocasts to bf16 (which, unlike fp16, needs no loss scaling)."""
+    return precision == "bf16" or (precision == "auto" and device.startswith("cuda"))
 
 
 def _autocast(device: torch.device, precision: str):
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=uses_bf16(precision, device))
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=uses_bf16(precision, device.type))
 
 
 @torch.inference_mode()
@@ -217,7 +217,7 @@ def make_record(config: RunConfig, outcome: Outcome, device: str, started_at: st
         "schema": SCHEMA, "run_id": config.run_id, "status": outcome.status,
         "config": config.to_dict(), "metrics": summarize(outcome), "history": outcome.history,
         "env": {**environment(device),
-                "precision": "bf16" if uses_bf16(config.precision, torch.device(device)) else "fp32"},
+                "precision": "bf16" if uses_bf16(config.precision, device) else "fp32"},
         "started_at": started_at, "finished_at": utc_now(),
         "error": error,
     }
