@@ -73,3 +73,14 @@ def test_bad_figure_data_exits_2_with_one_line(tmp_path):
     assert_usage_error(run_spe("figures", "--data", tmp_path), "no sweep directories")
     (tmp_path / "empty" / "runs").mkdir(parents=True)
     assert_usage_error(run_spe("figures", "--data", tmp_path), "no run records")
+
+
+def test_committed_paper_figures_are_reproduced_byte_for_byte(tmp_path):
+    """figures/ holds what `spe figures` draws from the committed sweeps in figures/data."""
+    repo = Path(__file__).resolve().parents[1]
+    committed = {p.name: p.read_bytes() for p in (repo / "figures").glob("*.*")
+                 if p.suffix in (".pdf", ".png")}
+    assert committed, "no committed figures in figures/"
+    result = run_spe("figures", "--data", repo / "figures" / "data", "--out", tmp_path)
+    assert result.code == 0, result.stderr
+    assert _files(tmp_path) == committed
