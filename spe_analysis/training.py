@@ -136,6 +136,7 @@ def fit(config: RunConfig, train: Split, test: Split, val: Split | None, num_cla
             scheduler.step()
             loss_sum += loss.detach() * len(yb)
             correct += (logits.argmax(1) == yb).sum()
+            # Per-step progress only where steps are slow and .item() costs no device sync.
             if on_progress is not None and device.type == "cpu":
                 on_progress({"epoch": epoch, "epochs": config.epochs, "step": step + 1, "steps": steps,
                              "train_loss": loss.item()})
