@@ -7,19 +7,17 @@ Also prints the naive ``alpha * amax + beta * amin`` for scale.
     python3 benchmarks/bench_pooling.py [--reps 30]
 """
 import argparse
-import statistics
-import time
+import functools
 
 import torch
 
+from interleave import interleaved_medians
 from spe_analysis.pooling import make_pool
 
 
 def forward_backward(pool, x, grad_out):
     x.grad = None
-    start = time.process_time()
     pool(x).backward(grad_out)
-    return time.process_time() - start
 
 
 def naive_mix(x):
@@ -39,13 +37,8 @@ def main():
     grad_out = torch.randn(256, 16, 1, 1)
     pools = {"avg": make_pool("avg"), "mix": make_pool("mix", alpha=0.5, beta=0.5),
              "naive amax+amin": naive_mix}
-    times = {name: [] for name in pools}
-    for rep in range(args.reps + 3):  # the first 3 rounds warm up
-        for name, pool in pools.items():
-            elapsed = forward_backward(pool, x, grad_out)
-            if rep >= 3:
-                times[name].append(elapsed)
-    median = {name: statistics.median(t) for name, t in times.items()}
+    median = interleaved_medians({name: functools.partial(forward_backward, pool, x, grad_out)
+                                  for name, pool in pools.items()}, args.reps, warmup=3)
     print(f"x {tuple(x.shape)} float32, {torch.get_num_threads()} threads, "
           f"median of {args.reps} interleaved forward+backward")
     for name, seconds in median.items():

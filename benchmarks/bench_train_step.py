@@ -7,13 +7,19 @@ median step time is compared.  Goal: ratio <= 1.05.
     python3 benchmarks/bench_train_step.py [--reps 10] [--batch 128]
 """
 import argparse
-import statistics
-import time
+import functools
 
 import torch
 from torch import nn
 
+from interleave import interleaved_medians
 from spe_analysis.models import make_model
+
+
+def sgd_step(model, optimizer, x, y):
+    optimizer.zero_grad(set_to_none=True)
+    nn.functional.cross_entropy(model(x), y).backward()
+    optimizer.step()
 
 
 def main():
@@ -33,16 +39,8 @@ def main():
         model = make_model("resnet20", attention="se", pool=pool, **kw)
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
         steps[pool] = (model, optimizer)
-    times = {pool: [] for pool in steps}
-    for rep in range(args.reps + 2):  # the first 2 rounds warm up
-        for pool, (model, optimizer) in steps.items():
-            start = time.process_time()
-            optimizer.zero_grad(set_to_none=True)
-            nn.functional.cross_entropy(model(x), y).backward()
-            optimizer.step()
-            if rep >= 2:
-                times[pool].append(time.process_time() - start)
-    median = {pool: statistics.median(t) for pool, t in times.items()}
+    median = interleaved_medians({pool: functools.partial(sgd_step, model, optimizer, x, y)
+                                  for pool, (model, optimizer) in steps.items()}, args.reps)
     print(f"SE-ResNet-20, batch {args.batch}, 32x32, {torch.get_num_threads()} threads, "
           f"median of {args.reps} interleaved SGD steps")
     for pool, seconds in median.items():
