@@ -101,6 +101,9 @@ def git_sha() -> str | None:
 def environment(device: str) -> dict[str, Any]:
     import torch
 
-    return {"python": platform.python_version(), "torch": torch.__version__, "device": device,
-            "threads": torch.get_num_threads(), "git_sha": git_sha(),
-            "hostname": socket.gethostname()}
+    env = {"python": platform.python_version(), "torch": torch.__version__, "device": device,
+           "threads": torch.get_num_threads(), "git_sha": git_sha(),
+           "hostname": socket.gethostname()}
+    if device.startswith("cuda"):
+        env["accelerator"] = torch.cuda.get_device_name(torch.device(device))
+    return env

@@ -8,6 +8,7 @@ best validation epoch.
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -140,9 +141,9 @@ def fit(config: RunConfig, train: Split, test: Split, val: Split | None, num_cla
             if on_progress is not None and device.type == "cpu":
                 on_progress({"epoch": epoch, "epochs": config.epochs, "step": step + 1, "steps": steps,
                              "train_loss": loss.item()})
+        train_loss = loss_sum.item() / (steps * batch)  # waits for queued GPU work: part of the epoch
         outcome.train_seconds += time.perf_counter() - started
         outcome.images_seen += steps * batch
-        train_loss = loss_sum.item() / (steps * batch)
         if not math.isfinite(train_loss):
             outcome.status = "diverged"
             break
@@ -186,6 +187,9 @@ def train_run(config: RunConfig, out_dir, *, device: str = "auto", data_dir: str
     dev = pick_device(device)
     if threads:
         torch.set_num_threads(threads)
+    if deterministic and dev.type == "cuda":
+        # cuBLAS is only reproducible with a fixed workspace, set before its first use.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(deterministic)
     torch.backends.cudnn.benchmark = not deterministic
     data = load_dataset(config.dataset, data_dir)

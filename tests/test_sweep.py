@@ -12,7 +12,7 @@ import time
 
 from conftest import run_spe
 from spe_analysis.records import finished_ids, load_records, read_record, runs_dir
-from spe_analysis.sweep import build_spec
+from spe_analysis.sweep import build_spec, executors
 from spe_analysis.sweep.runner import EVENT_LOG
 
 # Each run trains on 128 digits images for one epoch: well under a second on a CPU core.
@@ -114,3 +114,13 @@ def test_two_sweeps_on_one_directory_run_every_run_once(tmp_path):
     for kind in ("start", "end"):
         done = collections.Counter(e["run_id"] for e in log if e["event"] == kind)
         assert set(done) == wanted and set(done.values()) == {1}, done
+
+
+def test_auto_layout_shares_each_gpu_among_workers_and_gives_cpus_one_thread_each(monkeypatch):
+    monkeypatch.setattr(executors, "cuda_devices", lambda device: 2 if device in ("auto", "cuda") else 0)
+    workers, threads, indices = executors.local_layout("auto", "cuda", cpus=32)
+    assert workers == 2 * executors.AUTO_WORKERS_PER_GPU and threads == 32 // workers
+    assert indices == [0, 1] * executors.AUTO_WORKERS_PER_GPU  # worker i on GPU i mod 2
+    assert executors.local_layout("auto", "cuda", cpus=2)[0] == 2  # at least one per GPU
+    assert executors.local_layout(3, "cuda", cpus=32)[2] == [0, 1, 0]
+    assert executors.local_layout("auto", "cpu", cpus=4) == (4, 1, [None] * 4)

@@ -64,7 +64,7 @@ def sweep(
         help="Device of every run: auto, cpu, cuda, mps (default: auto).", rich_help_panel=opt.EXEC)] = None,
     deterministic: opt.Deterministic = False,
     workers: Annotated[Optional[str], typer.Option(
-        help="Runs at once, each in its own process, or auto: one per CUDA device, else the "
+        help="Runs at once, each in its own process, or auto: four per CUDA device, else the "
         "measured best layout for this CPU (default: auto).", rich_help_panel=opt.EXEC)] = None,
     threads: Annotated[Optional[int], typer.Option(
         help="Torch threads per run (default: the CPU threads divided among the workers).",
