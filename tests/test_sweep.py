@@ -3,6 +3,7 @@ the grid, resuming, a SIGKILL in the middle, two sweeps on one directory, dry ru
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import signal
@@ -101,6 +102,40 @@ def test_a_sigkilled_sweep_resumes_to_exactly_the_grid(tmp_path):
     resumed_ids = {p.stem for p in runs_dir(out).glob("*.json")} - {n.removesuffix(".json") for n in survivors}
     assert resumed_ids and resumed_ids <= set(ends)
     assert not list((out / "locks").glob("*.lock"))
+
+
+def test_sigterm_stops_the_workers_and_the_sweep_resumes(tmp_path):
+    out = tmp_path / "D"
+    grid = ["--alpha-grid", "0,0.5,1", "--beta-grid", "0,1", "--seeds", "2"]  # 12 runs
+    sweep = spe_process("sweep", *FAST, *grid, "--out", out, "--workers", "2")
+    try:
+        deadline = time.monotonic() + 120
+        while len(finished_ids(out)) < 2:
+            assert sweep.poll() is None, sweep.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        sweep.send_signal(signal.SIGTERM)  # the sweep alone, as `timeout` or a scheduler does
+        assert sweep.wait(timeout=60) == 130
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(sweep.pid, signal.SIGKILL)
+    workers = {e["pid"] for e in events(out) if e["event"] == "start"} - {sweep.pid}
+    assert workers
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    deadline = time.monotonic() + 20
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in workers)  # no orphan keeps training
+    resumed = run_spe("sweep", *FAST, *grid, "--out", out, "--workers", "1")
+    assert resumed.code == 0, resumed.stderr
+    assert finished_ids(out) == expected_ids("0,0.5,1", "0,1", 2)
 
 
 def test_two_sweeps_on_one_directory_run_every_run_once(tmp_path):

@@ -6,7 +6,9 @@ exit status 2, never a traceback.
 """
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 
 import typer
 from typer.exceptions import TyperException
@@ -22,8 +24,14 @@ def _fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM ends a command as Ctrl-C does: a sweep stops its workers
+
+
 def main(argv: list[str] | None = None) -> None:
     command = typer.main.get_command(app)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
     try:
         result = command.main(args=argv, prog_name="spe", standalone_mode=False)
     except SpeError as exc:
@@ -34,4 +42,7 @@ def main(argv: list[str] | None = None) -> None:
         ctx = getattr(exc, "ctx", None)
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
         _fail(exc.format_message() + hint, getattr(exc, "exit_code", 2))
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
     sys.exit(result if isinstance(result, int) else 0)
