@@ -35,6 +35,15 @@ def spe_process(*args) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def wait_for_records(sweep: subprocess.Popen, out, count: int, timeout: float = 120) -> None:
+    """Wait until a running sweep has written ``count`` records."""
+    deadline = time.monotonic() + timeout
+    while len(finished_ids(out)) < count:
+        assert sweep.poll() is None, sweep.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
 def events(out) -> list[dict]:
     return [json.loads(line) for line in (out / EVENT_LOG).read_text().splitlines()]
 
@@ -77,11 +86,7 @@ def test_a_sigkilled_sweep_resumes_to_exactly_the_grid(tmp_path):
     wanted = expected_ids("0,0.5,1", "0,1", 2)
     sweep = spe_process("sweep", *FAST, *grid, "--out", out, "--workers", "2")
     try:
-        deadline = time.monotonic() + 120
-        while len(finished_ids(out)) < 3:
-            assert sweep.poll() is None, sweep.communicate()
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for_records(sweep, out, 3)
     finally:
         os.killpg(sweep.pid, signal.SIGKILL)  # the sweep and its worker processes
         sweep.wait()
@@ -109,11 +114,7 @@ def test_sigterm_stops_the_workers_and_the_sweep_resumes(tmp_path):
     grid = ["--alpha-grid", "0,0.5,1", "--beta-grid", "0,1", "--seeds", "2"]  # 12 runs
     sweep = spe_process("sweep", *FAST, *grid, "--out", out, "--workers", "2")
     try:
-        deadline = time.monotonic() + 120
-        while len(finished_ids(out)) < 2:
-            assert sweep.poll() is None, sweep.communicate()
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for_records(sweep, out, 2)
         sweep.send_signal(signal.SIGTERM)  # the sweep alone, as `timeout` or a scheduler does
         assert sweep.wait(timeout=60) == 130
     finally:
