@@ -3,8 +3,8 @@
 1. Layout.  CPU: N runs of resnet20 (digits, two epochs) as ``W workers x 1 thread`` (one
    process per core) against ``1 worker x W threads``, alternating, repeated; decides
    ``AUTO_CPU_LAYOUT`` (what ``--workers auto`` does on a CPU).  CUDA (``--device cuda``):
-   one worker per GPU (what ``--workers auto`` does there) against ``--per-gpu K`` workers
-   sharing each GPU, which pays off when one small model leaves the GPU idle between kernels.
+   one worker per GPU against ``--per-gpu K`` workers sharing each GPU, which pays off when
+   one small model leaves the GPU idle between kernels; decides ``AUTO_WORKERS_PER_GPU``.
 2. Overhead: the seconds a sweep spends per run beyond the trainer itself (planning, lock,
    event log, skip checks, progress events), with the real trainer and with a trainer that
    only writes its record.
@@ -22,7 +22,7 @@ import time
 
 from spe_analysis.records import SCHEMA, utc_now, write_record
 from spe_analysis.sweep import InProcessExecutor, ProcessExecutor, build_spec, run_sweep
-from spe_analysis.sweep.executors import available_cpus, local_layout
+from spe_analysis.sweep.executors import available_cpus, cuda_devices, local_layout
 
 TRAINER_SECONDS: list[float] = []
 
@@ -67,10 +67,10 @@ def layout_executor(workers: int, device: str, threads: int | None = None):
 
 
 def candidate_layouts(device: str, per_gpu: int) -> dict[str, object]:
-    """The two layouts to compare, the one ``--workers auto`` picks first."""
+    """The two layouts to compare, by label."""
     cpus = available_cpus()
     if device == "cuda":
-        gpus = local_layout("auto", device)[0]
+        gpus = cuda_devices(device)
         return {f"{gpus} worker(s), 1 per GPU": layout_executor(gpus, device),
                 f"{gpus * per_gpu} workers, {per_gpu} per GPU": layout_executor(gpus * per_gpu, device)}
     return {f"{cpus} workers x 1 thread": layout_executor(cpus, device, 1),
