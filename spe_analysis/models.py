@@ -118,13 +118,13 @@ def make_model(name: str, num_classes: int = 10, in_channels: int = 3, attention
     return CifarResNet(block, blocks_per_stage, num_classes, in_channels, host)
 
 
-def _learned_pools(model: nn.Module) -> list[LearnedPool]:
+def learned_pools(model: nn.Module) -> list[LearnedPool]:
     return [m for m in model.modules() if isinstance(m, LearnedPool)]  # depth order
 
 
 def pool_regularizer(model: nn.Module) -> torch.Tensor:
     """Sum of every learned pool's ``p0^2 + p1^2`` (a zero tensor when there is none)."""
-    pools = _learned_pools(model)
+    pools = learned_pools(model)
     if not pools:
         device = next(model.parameters(), torch.zeros(())).device
         return torch.zeros((), device=device)
@@ -133,4 +133,4 @@ def pool_regularizer(model: nn.Module) -> torch.Tensor:
 
 def learned_lams(model: nn.Module) -> list[float]:
     """Each learned pool's current mixing weight lam, block by block in depth order."""
-    return [float(p.lam.detach()) for p in _learned_pools(model)]
+    return [float(p.lam.detach()) for p in learned_pools(model)]

@@ -21,6 +21,7 @@ from .config import RunConfig
 from .data import load_dataset, select_splits
 from .errors import SpeError, choose
 from .models import learned_lams, make_model, pool_regularizer
+from .pool_dynamics import PoolDynamics
 from .records import SCHEMA, environment, utc_now, write_record
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -114,6 +115,7 @@ def fit(config: RunConfig, train: Split, test: Split, val: Split | None, num_cla
     batch = min(config.batch_size, n)
     steps = n // batch  # drop the last partial batch: a batch of one breaks BatchNorm
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(config, s, steps))
+    dynamics = PoolDynamics(model)
     outcome = Outcome()
     for epoch in range(1, config.epochs + 1):
         model.train()
@@ -133,7 +135,9 @@ def fit(config: RunConfig, train: Split, test: Split, val: Split | None, num_cla
                     loss = loss + config.pool_reg * pool_regularizer(model)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            dynamics.before_step()
             optimizer.step()
+            dynamics.after_step()
             scheduler.step()
             loss_sum += loss.detach() * len(yb)
             correct += (logits.argmax(1) == yb).sum()
@@ -155,6 +159,7 @@ def fit(config: RunConfig, train: Split, test: Split, val: Split | None, num_cla
         row["lr"] = lr
         if config.pool == "learned":
             row["lam"] = learned_lams(model)
+            row.update(dynamics.epoch())
         outcome.history.append(row)
         if on_progress is not None:
             on_progress({**row, "epochs": config.epochs, "step": steps, "steps": steps,
