@@ -3,7 +3,8 @@
 #
 #   bash benchmarks/gpu.sh [CIFAR-10 JPEG tar (default ../shared/data/cifar10-jpeg.tar.gz)] [OUT dir]
 #
-# Runs tests/test_cuda.py, the benchmarks with --device cuda, and one run of the CIFAR-10 recipe
+# Runs tests/test_cuda.py, the benchmarks with --device cuda (bench_fused.py: fused sweep training),
+# and one run of the CIFAR-10 recipe
 # of figures/data/cifar10-se-resnet20 per pool type (avg, mix, learned) for the time per run.
 set -uo pipefail  # go on after a failure, so one broken check still leaves the others' figures
 cd "$(dirname "$0")/.."
@@ -37,6 +38,7 @@ for r in load_records(sys.argv[1]):
           f"{m['final_test_acc']:.2f}% in {m['train_seconds']:.1f} s of training, {m['images_per_second']:.0f} img/s, "
           f"precision {r['env']['precision']}, {wall.total_seconds():.0f} s from start to record")
 PY
+python3 benchmarks/bench_fused.py --device cuda
 python3 benchmarks/bench_workers.py --device cuda --dataset "imagefolder:$CIFAR" --train-subset 5000 --epochs 2 \
     --runs 8 --repeats 2 --per-gpu 4
 exit $tests

@@ -34,8 +34,9 @@ AUGMENT: dict[str, tuple[int, bool]] = {
 }
 DEFAULT_AUGMENT = (4, True)  # CIFAR-style natural images, imagefolder included
 SCHEDULES = ("multistep", "onecycle")
-# Arithmetic of the forward and backward passes. auto: bf16 autocast on CUDA, fp32 elsewhere;
-# bf16 on a CPU with AMX/AVX512-BF16 trains about 1.7x faster (README, "Performance").
+# Arithmetic of the forward and backward passes. auto: bf16 autocast on CUDA and on CPUs with
+# native bf16 dot products (AVX512_BF16 or AMX: 1.44x the fp32 step there, REFERENCE.md), fp32
+# elsewhere (training.uses_bf16).
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
@@ -103,7 +104,7 @@ def resolve_config(dataset: str = "digits", preset: str | None = None, **options
     """
     from .attention import ATTENTION_NAMES
     from .data import check_dataset_name
-    from .models import MODEL_NAMES
+    from .models import check_model_name
     from .pooling import POOL_NAMES
 
     check_dataset_name(dataset)
@@ -119,7 +120,7 @@ def resolve_config(dataset: str = "digits", preset: str | None = None, **options
     values.update({k: v for k, v in options.items() if v is not None})
     values.update(dataset=dataset, preset=preset)
 
-    choose("model", values.get("model", "resnet20"), MODEL_NAMES)
+    check_model_name(values.get("model", "resnet20"))
     choose("attention", values.get("attention", "se"), ATTENTION_NAMES)
     pool = choose("pool", values.get("pool", "avg"), POOL_NAMES)
     choose("schedule", values["schedule"], SCHEDULES)

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Iterable, TextIO
 
 from .errors import SpeError, choose
-from .records import load_sweep_records
 from .sweep.estimate import wall_seconds
 
 FORMATS = ("csv", "jsonl", "parquet")
@@ -46,11 +45,6 @@ def history_rows(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         for row in record.get("history") or []:
             rows.append({**run, **{f"epoch_{k}" if k in run else k: v for k, v in row.items()}})
     return rows
-
-
-def load_rows(out_dir: str | os.PathLike, history: bool = False) -> list[dict[str, Any]]:
-    records = load_sweep_records(out_dir)
-    return history_rows(records) if history else run_rows(records)
 
 
 def _columns(rows: list[dict[str, Any]]) -> list[str]:
@@ -84,14 +78,14 @@ def write_parquet(rows: list[dict[str, Any]], path: str | os.PathLike) -> None:
     pq.write_table(pa.Table.from_pylist([{k: row.get(k) for k in columns} for row in rows]), path)
 
 
-def export(out_dir: str | os.PathLike, fmt: str, out: str | os.PathLike | None = None,
+def export(records: Iterable[dict[str, Any]], fmt: str, out: str | os.PathLike | None = None,
            history: bool = False) -> str | None:
-    """Write the table of ``out_dir`` in ``fmt`` to the file ``out``; without ``out`` return
-    it as text (csv and jsonl only)."""
+    """Write the table of run ``records`` (e.g. ``load_sweep_records(DIR)``) in ``fmt`` to the
+    file ``out``; without ``out`` return it as text (csv and jsonl only)."""
     choose("format", fmt, FORMATS)
     if fmt == "parquet" and out is None:
         raise SpeError("--format parquet writes a binary file: give --out FILE.parquet")
-    rows = load_rows(out_dir, history)
+    rows = history_rows(records) if history else run_rows(records)
     if fmt == "parquet":
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         write_parquet(rows, out)

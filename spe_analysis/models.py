@@ -18,6 +18,7 @@ from .attention import make_attention
 from .errors import positive_int
 from .errors import choose
 from .pooling import LearnedPool
+from .timm_models import check_timm_model, is_timm, make_timm_model
 
 
 class BasicBlock(nn.Module):
@@ -106,15 +107,23 @@ ARCHITECTURES = {"resnet20": (BasicBlock, 3), "resnet56": (BasicBlock, 9),
 MODEL_NAMES = tuple(ARCHITECTURES)
 
 
+def check_model_name(name: str) -> str:
+    """``name`` if it is one of MODEL_NAMES or a timm model with an attention slot (``timm:NAME``)."""
+    return check_timm_model(name) if is_timm(name) else choose("model", name, MODEL_NAMES)
+
+
 def make_model(name: str, num_classes: int = 10, in_channels: int = 3, attention: str = "none",
-               pool: str = "avg", alpha=None, beta=None) -> CifarResNet:
-    """Build CIFAR ResNet ``name`` with host ``attention`` around pool ``pool`` in every block."""
-    choose("model", name, MODEL_NAMES)
+               pool: str = "avg", alpha=None, beta=None) -> nn.Module:
+    """Build CIFAR ResNet ``name``, or timm model ``timm:NAME``, with host ``attention``
+    around pool ``pool`` in every block."""
+    check_model_name(name)
     num_classes = positive_int("num_classes", num_classes)
     in_channels = positive_int("in_channels", in_channels)
-    block, blocks_per_stage = ARCHITECTURES[name]
     host = functools.partial(make_attention, attention, pool=pool, alpha=alpha, beta=beta)
     host(16)  # check attention, pool, alpha and beta before building anything
+    if is_timm(name):
+        return make_timm_model(name, num_classes, in_channels, host)
+    block, blocks_per_stage = ARCHITECTURES[name]
     return CifarResNet(block, blocks_per_stage, num_classes, in_channels, host)
 
 

@@ -2,6 +2,8 @@
 
 One finished run is one JSON file ``DIR/runs/<run_id>.json``.  Files are written to a
 temporary name, fsynced and renamed, so a reader sees either nothing or a whole record.
+Any other file there (truncated by a full disk, another schema) is listed with the reason it
+could not be read, so that the readers can name and count it: no record is dropped silently.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import platform
 import socket
 import subprocess
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 from .atomic import atomic_write_text
 from .errors import SpeError
@@ -57,31 +59,74 @@ def _finite_or_none(obj: Any) -> Any:
     return obj
 
 
+class Unreadable(NamedTuple):
+    """A file under ``runs/`` that is not a readable ``spe.run/1`` record, and why."""
+    path: Path
+    reason: str
+
+
+class Records(list):
+    """Run records read from a directory (a list, sorted by run id), with the files under
+    ``runs/`` that could not be read in ``unreadable``: readers name and count them, so no
+    record is ever dropped silently."""
+
+    def __init__(self, records: Iterable[dict[str, Any]] = (), unreadable: Iterable[Unreadable] = ()):
+        super().__init__(records)
+        self.unreadable: list[Unreadable] = list(unreadable)
+
+
+_JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number",
+               bool: "a boolean", type(None): "null"}
+
+
+def check_record(path: str | os.PathLike) -> tuple[dict[str, Any] | None, str | None]:
+    """(the record at ``path``, None), or (None, why it is not a readable ``spe.run/1`` record)."""
+    try:
+        record = json.loads(Path(path).read_bytes())
+    except OSError as exc:
+        return None, f"cannot be read ({exc.strerror or exc})"
+    except ValueError as exc:  # truncated or otherwise broken JSON, or not text at all
+        return None, f"not valid JSON, perhaps truncated ({exc})"
+    if not isinstance(record, dict):
+        return None, f"not a run record (the JSON is {_JSON_TYPES.get(type(record), 'not an object')})"
+    if record.get("schema") != SCHEMA:
+        return None, f"not a {SCHEMA} record (schema {record.get('schema')!r})"
+    if not isinstance(record.get("config"), dict):
+        return None, "a run record without its config object"
+    return record, None
+
+
 def read_record(path: str | os.PathLike) -> dict[str, Any] | None:
     """The record at ``path``, or None when it is not a readable ``spe.run/1`` record."""
-    try:
-        record = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(record, dict) or record.get("schema") != SCHEMA:
-        return None
-    return record
+    return check_record(path)[0]
 
 
-def load_records(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """Every readable run record under ``out_dir/runs``, sorted by run id."""
-    paths: Iterable[Path] = sorted(runs_dir(out_dir).glob("*.json"))
-    return [r for r in map(read_record, paths) if r is not None]
+def load_records(out_dir: str | os.PathLike) -> Records:
+    """Every readable run record under ``out_dir/runs``, sorted by run id; the other files
+    there are listed in the result's ``unreadable``."""
+    records, unreadable = [], []
+    for path in sorted(runs_dir(out_dir).glob("*.json")):
+        record, reason = check_record(path)
+        if record is None:
+            unreadable.append(Unreadable(path, reason))
+        else:
+            records.append(record)
+    return Records(records, unreadable)
 
 
-def load_sweep_records(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """The run records of a sweep (or train) directory; SpeError when there are none to read."""
+def load_sweep_records(out_dir: str | os.PathLike) -> Records:
+    """The run records of a sweep (or train) directory, as :func:`load_records`; SpeError
+    when there are none to read."""
     if not Path(out_dir).is_dir():
         raise SpeError(f"{out_dir} is not a directory; give a sweep directory "
                        "(the --out of spe sweep or spe train)")
     records = load_records(out_dir)
     if not records:
-        raise SpeError(f"no run records in {runs_dir(out_dir)}; run 'spe sweep --out {out_dir}' first")
+        bad = records.unreadable
+        why = (f" ({len(bad)} unreadable file(s), e.g. {bad[0].path}: {bad[0].reason})"
+               if bad else "")
+        raise SpeError(f"no run records in {runs_dir(out_dir)}{why}; run "
+                       f"'spe sweep --out {out_dir}' first")
     return records
 
 

@@ -14,8 +14,9 @@ from typing import Mapping
 from urllib.parse import quote
 
 from .errors import SpeError
-from .plots import ALL, KINDS, Sweep, draw
+from .plots import ALL, KINDS, META_KINDS, Meta, Sweep, draw
 from .atomic import atomic_write_text
+from .stats import meta_tables
 from .stats.tables import to_markdown
 from .stats.verdicts import VERDICTS
 
@@ -50,18 +51,39 @@ def report_markdown(sweep: Sweep, images: Mapping[str, str], skipped: Mapping[st
              f"**The claim {'holds' if claim['holds'] else 'is not supported'}** in this sweep "
              f"(cells: {counts}).",
              "## Statistics", to_markdown([sweep.stats]).strip(),
-             "## Figures"]
-    for kind, url in images.items():
-        parts += [f"### {kind}", f"![{kind}]({url})", KINDS[kind].CAPTION]
-    if skipped:
-        parts.append("Not drawn: " + "; ".join(f"{kind} ({why})" for kind, why in skipped.items())
-                     + ".")
-    parts.append("## Sweep specification")
+             *_figures(images, skipped, KINDS),
+             "## Sweep specification"]
     if sweep.spec is None:
         parts.append("The sweep directory has no sweep.toml.")
     else:
         parts.append("From the sweep directory's sweep.toml:\n\n"
                      f"```toml\n{sweep.spec.rstrip()}\n```")
+    return "\n\n".join(parts) + "\n"
+
+
+def _figures(images: Mapping[str, str], skipped: Mapping[str, str], kinds) -> list[str]:
+    """The figures section: each drawn kind with its caption, then the kinds not drawn."""
+    parts = ["## Figures"]
+    for kind, url in images.items():
+        parts += [f"### {kind}", f"![{kind}]({url})", kinds[kind].CAPTION]
+    if skipped:
+        parts.append("Not drawn: " + "; ".join(f"{kind} ({why})" for kind, why in skipped.items())
+                     + ".")
+    return parts
+
+
+def meta_report_markdown(meta: Meta, images: Mapping[str, str],
+                         skipped: Mapping[str, str]) -> str:
+    """The cross-setting report as Markdown: the claim, the spe meta tables, the figures."""
+    claim = meta.result["claim"]
+    parts = [f"# Report across {meta.name}",
+             "Does α·max + β·min pooling match or exceed average pooling across settings? "
+             f"**The claim {'holds' if claim['holds'] else 'is not supported'}** when the "
+             f"settings are pooled; alone it holds in {claim['settings_holding']} of "
+             f"{len(meta.result['settings'])}.",
+             "Read from: " + ", ".join(f"`{path}`" for path in meta.paths) + ".",
+             "## Statistics", meta_tables.to_markdown(meta.result).strip(),
+             *_figures(images, skipped, META_KINDS)]
     return "\n\n".join(parts) + "\n"
 
 
@@ -72,7 +94,7 @@ def _html(markdown: str, title: str) -> str:
     return HTML_PAGE.format(title=html.escape(title), body=body)
 
 
-def write_report(sweep: Sweep, out: str | Path, as_html: bool = False) -> list[Path]:
+def write_report(sweep: Sweep | Meta, out: str | Path, as_html: bool = False) -> list[Path]:
     """Write the report to ``out``; return every file written (the figures come first).
 
     Markdown: the PNG figures go beside ``out`` as ``<stem>-<kind>.png`` and are linked by
@@ -82,15 +104,16 @@ def write_report(sweep: Sweep, out: str | Path, as_html: bool = False) -> list[P
     if out.is_dir():
         raise SpeError(f"--out {out} is a folder; give the report's file name, "
                        f"e.g. {out / 'report.md'}")
-    title = f"Sweep report: {sweep.name}"
+    markdown = meta_report_markdown if isinstance(sweep, Meta) else report_markdown
+    title = f"{'Report across' if isinstance(sweep, Meta) else 'Sweep report:'} {sweep.name}"
     if as_html:
         with tempfile.TemporaryDirectory() as tmp:
             drawn = draw(sweep, ALL, tmp, formats=("png",))
             images = {kind: "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode()
                       for kind, (png,) in drawn.files.items()}
-        atomic_write_text(out, _html(report_markdown(sweep, images, drawn.skipped), title))
+        atomic_write_text(out, _html(markdown(sweep, images, drawn.skipped), title))
         return [out]
     drawn = draw(sweep, ALL, out.parent, formats=("png",), prefix=f"{out.stem}-")
     images = {kind: quote(png.name) for kind, (png,) in drawn.files.items()}
-    atomic_write_text(out, report_markdown(sweep, images, drawn.skipped))
+    atomic_write_text(out, markdown(sweep, images, drawn.skipped))
     return [*drawn.written, out]

@@ -7,6 +7,7 @@ best validation epoch.
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -73,11 +74,27 @@ class Outcome:
     history: list[dict[str, Any]] = field(default_factory=list)
     train_seconds: float = 0.0
     images_seen: int = 0
+    parameters: int | None = None  # the model's trainable and frozen parameters
+
+
+@functools.cache  # asked at every step
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU has bf16 dot products in hardware (AVX512_BF16 or AMX), where bf16
+    autocast trains faster than fp32 (SE-ResNet-20 step 1.44x, README "Performance")."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
+            flags = next((line for line in cpuinfo if line.startswith("flags")), "").split()
+    except OSError:  # not Linux: only torch's own view of the CPU is left
+        return torch.backends.cpu.get_cpu_capability() == "AMX"
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def uses_bf16(precision: str, device: str) -> bool:
-    """Whether a run on ``device`` autocasts to bf16 (which, unlike fp16, needs no loss scaling)."""
-    return precision == "bf16" or (precision == "auto" and device.startswith("cuda"))
+    """Whether a run on ``device`` autocasts to bf16 (which, unlike fp16, needs no loss scaling):
+    with ``auto``, on CUDA and on CPUs with native bf16."""
+    if precision != "auto":
+        return precision == "bf16"
+    return device.startswith("cuda") or (device == "cpu" and cpu_has_native_bf16())
 
 
 def _autocast(device: torch.device, precision: str):
@@ -86,19 +103,26 @@ def _autocast(device: torch.device, precision: str):
 
 @torch.inference_mode()
 def evaluate(model: torch.nn.Module, split: Split, batch_size: int, device: torch.device,
-             precision: str = "auto") -> tuple[float, float]:
-    """(mean cross-entropy, accuracy in percent) on a split."""
+             precision: str = "auto", runs: int | None = None):
+    """(mean cross-entropy, accuracy in percent) on a split; for a fused model of ``runs``
+    runs (:mod:`spe_analysis.fused`), a list of one such pair per run."""
     model.eval()
-    loss = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
+    shape = () if runs is None else (runs,)
+    loss = torch.zeros(shape, device=device)
+    correct = torch.zeros(shape, device=device, dtype=torch.long)
     for start in range(0, len(split.y), batch_size):
         xb, yb = split.x[start:start + batch_size], split.y[start:start + batch_size]
         with _autocast(device, precision):
-            logits = model(xb)
-        loss += F.cross_entropy(logits.float(), yb, reduction="sum")
-        correct += (logits.argmax(1) == yb).sum()
+            logits = model(xb if runs is None else xb.expand(runs, *xb.shape))
+        if runs is None:
+            loss += F.cross_entropy(logits.float(), yb, reduction="sum")
+        else:
+            loss += F.cross_entropy(logits.float().transpose(1, 2), yb.expand(runs, -1), reduction="none").sum(1)
+        correct += (logits.argmax(-1) == yb).sum(-1)
     n = len(split.y)
-    return loss.item() / n, 100.0 * correct.item() / n
+    if runs is None:
+        return loss.item() / n, 100.0 * correct.item() / n
+    return [(l / n, 100.0 * c / n) for l, c in zip(loss.tolist(), correct.tolist())]
 
 
 def fit(config: RunConfig, train: Split, test: Split, val: Split | None, num_classes: int,
@@ -109,6 +133,7 @@ def fit(config: RunConfig, train: Split, test: Split, val: Split | None, num_cla
     model = make_model(config.model, num_classes=num_classes, in_channels=train.x.shape[1],
                        attention=config.attention, pool=config.pool, alpha=config.alpha,
                        beta=config.beta).to(device, memory_format=torch.channels_last)
+    outcome = Outcome(parameters=sum(p.numel() for p in model.parameters()))
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 nesterov=config.nesterov, weight_decay=config.weight_decay)
     n = len(train.y)
@@ -116,7 +141,6 @@ def fit(config: RunConfig, train: Split, test: Split, val: Split | None, num_cla
     steps = n // batch  # drop the last partial batch: a batch of one breaks BatchNorm
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(config, s, steps))
     dynamics = PoolDynamics(model)
-    outcome = Outcome()
     for epoch in range(1, config.epochs + 1):
         model.train()
         started = time.perf_counter()
@@ -176,7 +200,7 @@ def summarize(outcome: Outcome) -> dict[str, Any]:
         "final_test_acc": last.get("test_acc"), "final_test_loss": last.get("test_loss"),
         "best_val_acc": best["val_acc"] if best else None,
         "test_acc_at_best_val": best["test_acc"] if best else None,
-        "train_seconds": outcome.train_seconds,
+        "train_seconds": outcome.train_seconds, "parameters": outcome.parameters,
         "images_per_second": outcome.images_seen / outcome.train_seconds if outcome.train_seconds else None,
     }
 
@@ -189,28 +213,18 @@ def train_run(config: RunConfig, out_dir, *, device: str = "auto", data_dir: str
     Bad input (SpeError) propagates; any other exception inside training becomes a
     ``failed`` record with the error message, so a sweep can go on.
     """
-    dev = pick_device(device)
-    if threads:
-        torch.set_num_threads(threads)
-    if deterministic and dev.type == "cuda":
-        # cuBLAS is only reproducible with a fixed workspace, set before its first use.
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(deterministic)
-    torch.backends.cudnn.benchmark = not deterministic
+    dev = setup_torch(device, deterministic, threads)
     data = load_dataset(config.dataset, data_dir)
     started_at = utc_now()
     outcome, error = Outcome(), None
     try:
-        train_x, train_y, val_x, val_y = select_splits(data, config.train_subset, config.val_split)
-        splits = [Split.make(x, y, data.mean, data.std, dev) for x, y in
-                  ((train_x, train_y), (data.test_x, data.test_y))]
-        val = Split.make(val_x, val_y, data.mean, data.std, dev) if val_x is not None else None
+        splits = make_splits(config, data, dev)
         rid = config.run_id
 
         def progress(event: dict[str, Any]) -> None:
             on_progress({"run_id": rid, **event})
 
-        outcome = fit(config, *splits, val, len(data.classes), dev, progress if on_progress else None)
+        outcome = fit(config, *splits, len(data.classes), dev, progress if on_progress else None)
     except SpeError:
         raise
     except Exception as exc:  # recorded, not raised: one bad run must not stop a sweep
@@ -220,14 +234,35 @@ def train_run(config: RunConfig, out_dir, *, device: str = "auto", data_dir: str
     return record
 
 
+def setup_torch(device: str, deterministic: bool, threads: int | None) -> torch.device:
+    """The device for ``device``, with torch's threads and determinism set for training."""
+    dev = pick_device(device)
+    if threads:
+        torch.set_num_threads(threads)
+    if deterministic and dev.type == "cuda":
+        # cuBLAS is only reproducible with a fixed workspace, set before its first use.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(deterministic)
+    torch.backends.cudnn.benchmark = not deterministic
+    return dev
+
+
+def make_splits(config: RunConfig, data, dev: torch.device) -> tuple[Split, Split, Split | None]:
+    """(train, test, validation or None) of ``data`` on the device, as ``config`` selects them."""
+    train_x, train_y, val_x, val_y = select_splits(data, config.train_subset, config.val_split)
+    train, test = (Split.make(x, y, data.mean, data.std, dev) for x, y in
+                   ((train_x, train_y), (data.test_x, data.test_y)))
+    return train, test, Split.make(val_x, val_y, data.mean, data.std, dev) if val_x is not None else None
+
+
 def make_record(config: RunConfig, outcome: Outcome, device: str, started_at: str,
-                error: str | None = None) -> dict[str, Any]:
-    """The ``spe.run/1`` record of a run that ended now."""
+                error: str | None = None, fused: int = 1) -> dict[str, Any]:
+    """The ``spe.run/1`` record of a run that ended now; ``fused``: runs trained together."""
     return {
         "schema": SCHEMA, "run_id": config.run_id, "status": outcome.status,
         "config": config.to_dict(), "metrics": summarize(outcome), "history": outcome.history,
         "env": {**environment(device),
-                "precision": "bf16" if uses_bf16(config.precision, device) else "fp32"},
+                "precision": "bf16" if uses_bf16(config.precision, device) else "fp32", "fused": fused},
         "started_at": started_at, "finished_at": utc_now(),
         "error": error,
     }

@@ -24,6 +24,8 @@ def synthetic_record(pool: str = "avg", alpha: float | None = None, beta: float 
                "test_loss": 2.0 * (1.2 - frac), "test_acc": final_acc * frac, "lr": 0.1 * (1 - frac)}
         if pool == "learned":
             row["lam"] = [0.5 + 0.4 * frac * (b / max(n_blocks - 1, 1) - 0.5) for b in range(n_blocks)]
+            row["p_norm"] = [0.7 - 0.5 * frac + 0.01 * b for b in range(n_blocks)]
+            row["p_turn"] = [10.0 * (1.1 - frac) + 0.1 * b for b in range(n_blocks)]
         history.append(row)
     return {
         "schema": SCHEMA, "run_id": cfg.run_id, "status": status, "config": cfg.to_dict(),

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 import spe_analysis.models as models
+from spe_analysis.attention import make_attention
 from spe_analysis.errors import SpeError
 from spe_analysis.models import MODEL_NAMES, learned_lams, make_model, pool_regularizer
 from spe_analysis.pooling import LearnedPool
@@ -52,7 +53,15 @@ def test_every_host_fits_in_a_bottleneck_and_28x28_input_works(attention, monkey
     monkeypatch.setitem(models.ARCHITECTURES, "resnet164", (models.Bottleneck, 1))
     model = make_model("resnet164", num_classes=10, in_channels=1, attention=attention,
                        pool="avgmax")
-    model(torch.randn(2, 1, 28, 28)).sum().backward()
+    blocks = [m for m in model.modules() if isinstance(m, models.Bottleneck)]
+    host = type(make_attention(attention, 16, pool="avgmax"))
+    assert len(blocks) == 3 and all(isinstance(b.attention, host) for b in blocks)
+    out = model(torch.randn(2, 1, 28, 28))
+    assert out.shape == (2, 10)
+    out.sum().backward()
+    for block in blocks:  # every host is on the gradient path, nothing blows up
+        grads = [p.grad for p in block.attention.parameters()]
+        assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
 
 
 def test_attention_sits_after_the_last_bn_of_every_block_before_the_residual_add():

@@ -6,7 +6,9 @@ import math
 
 import numpy as np
 import pytest
-from scipy import stats
+import statsmodels.api as sm
+from scipy import integrate, stats
+from statsmodels.stats.power import TTestIndPower
 
 from conftest import assert_usage_error, run_spe
 from spe_analysis.errors import SpeError
@@ -39,16 +41,76 @@ def test_welch_power_matches_simulation(n, delta, sd, alpha):
     assert abs(simulated - welch_power(n, delta, sd, alpha)) <= 3 * _se(simulated, sims) + 0.005
 
 
-def test_seeds_to_detect_is_the_smallest_enough():
+@pytest.mark.parametrize("sd,delta,alpha,power", [
+    (0.4, 0.3, 0.05 / 25, 0.8), (0.4, -0.5, 0.05, 0.9), (1.2, 0.4, 0.01, 0.8), (0.3, 1.0, 0.005, 0.95)])
+def test_seeds_to_detect_is_the_smallest_n_by_statsmodels(sd, delta, alpha, power):
+    """Equal arms and SDs: Welch's df is 2(n - 1), the two-sample t test statsmodels plans."""
+    reference = TTestIndPower()
+    n = seeds_to_detect(sd, delta, alpha, power)
+    assert n == math.ceil(reference.solve_power(effect_size=abs(delta) / sd, alpha=alpha,
+                                                power=power))
+    assert reference.power(abs(delta) / sd, n, alpha) >= power > reference.power(abs(delta) / sd,
+                                                                                  n - 1, alpha)
+    assert welch_power(n, delta, sd, alpha) == pytest.approx(
+        reference.power(abs(delta) / sd, n, alpha), abs=1e-9)
+
+
+def test_seeds_to_detect_edge_cases():
     alpha = comparison_alpha(0.05, 25, "holm")
-    n = seeds_to_detect(0.4, 0.3, alpha, 0.8)
-    assert n == 58
-    assert welch_power(n, 0.3, 0.4, alpha) >= 0.8 > welch_power(n - 1, 0.3, 0.4, alpha)
-    smp = pytest.importorskip("statsmodels.stats.power")
-    assert n == math.ceil(smp.TTestIndPower().solve_power(effect_size=0.3 / 0.4, alpha=alpha,
-                                                          power=0.8))
+    assert seeds_to_detect(0.4, 0.3, alpha, 0.8) == 58  # the README's example
     assert seeds_to_detect(0.4, 0.0, alpha) is None
     assert seeds_to_detect(0.0, 0.3, alpha) == 2
+
+
+def exact_tost_power(n: int, delta: float, sd: float, margin: float, alpha: float) -> float:
+    """Exact power of TOST with the pooled t (df 2(n - 1)), integrated over the variance
+    estimate: given it, TOST rejects when the observed difference lies in an interval."""
+    df, k = 2 * (n - 1), math.sqrt(2 / n)
+    crit = stats.t.isf(alpha, df)
+
+    def given(v: float) -> float:
+        half = margin - crit * sd * math.sqrt(v / df) * k  # the interval is (-half, half)
+        if half <= 0:
+            return 0.0
+        return (stats.norm.cdf((half - delta) / (sd * k))
+                - stats.norm.cdf((-half - delta) / (sd * k)))
+    low, high = stats.chi2.ppf(1e-12, df), stats.chi2.isf(1e-12, df)  # where the mass is
+    return integrate.quad(lambda v: given(v) * stats.chi2.pdf(v, df), low, high, limit=200)[0]
+
+
+@pytest.mark.parametrize("sd,margin,delta,alpha", [
+    (0.4, 0.5, 0.0, 0.005), (0.4, 0.5, 0.2, 0.005), (1.0, 0.5, 0.1, 0.05), (0.6, 0.5, 0.05, 0.002)])
+def test_seeds_for_equivalence_is_the_smallest_n_by_exact_tost_power(sd, margin, delta, alpha):
+    n = seeds_for_equivalence(sd, margin, alpha, 0.8, delta)
+    assert exact_tost_power(n, delta, sd, margin, alpha) >= 0.8 > exact_tost_power(
+        n - 1, delta, sd, margin, alpha)
+
+
+@pytest.mark.parametrize("sd,delta,margin,alpha", [
+    (0.4, 0.45, 0.5, 0.005),   # near the margin: detecting the difference is quicker
+    (0.6, 0.05, 0.5, 0.002),   # near zero: showing equivalence is quicker
+    (0.4, 0.7, 0.5, 0.01),     # beyond the margin: only detection can settle it
+])
+def test_seeds_to_resolve_takes_the_quicker_way_by_independent_references(sd, delta, margin,
+                                                                          alpha):
+    """The smaller of statsmodels' n for the Welch test and the smallest n of exact TOST power;
+    at that n a simulated cell is settled (significant, or equivalent) with the planned power."""
+    detect = math.ceil(TTestIndPower().solve_power(effect_size=delta / sd, alpha=alpha, power=0.8))
+    equivalent = seeds_for_equivalence(sd, margin, alpha, 0.8, delta)
+    if delta < margin:
+        assert exact_tost_power(equivalent, delta, sd, margin, alpha) >= 0.8 > exact_tost_power(
+            equivalent - 1, delta, sd, margin, alpha)
+    else:
+        assert equivalent is None
+    n = seeds_to_resolve(sd, delta, margin, alpha)
+    assert n == min(x for x in (detect, equivalent) if x is not None)
+    sims, rng = 4000, np.random.default_rng(7)
+    a, b = rng.normal(delta, sd, (sims, n)), rng.normal(0.0, sd, (sims, n))
+    significant = stats.ttest_ind(a, b, axis=1, equal_var=False).pvalue < alpha
+    equivalence = np.maximum(
+        stats.ttest_ind(a + margin, b, axis=1, equal_var=False, alternative="greater").pvalue,
+        stats.ttest_ind(a - margin, b, axis=1, equal_var=False, alternative="less").pvalue) < alpha
+    assert np.mean(significant | equivalence) >= 0.8 - 3 * _se(0.8, sims)
 
 
 def test_holm_sweep_of_that_size_finds_the_difference():
@@ -124,14 +186,17 @@ def test_plan_command():
 
 
 def test_plan_takes_sd_from_a_sweep(tmp_path):
-    base = [90.0, 90.4, 89.6, 90.2]
-    mix = [91.0, 90.0, 90.6, 90.4]
-    write_sweep(tmp_path, {("avg", None, None): base, ("mix", 0.5, 0.5): mix,
-                           ("mix", 1.0, 0.0): [90.0]})
+    cells = {("avg", None, None): [90.0, 90.4, 89.6, 90.2], ("mix", 0.5, 0.5): [91.0, 90.0, 90.6],
+             ("mix", 1.0, 0.0): [90.0], ("mix", 1.0, 1.0): [89.0, 89.9, 89.3, 89.8, 88.7]}
+    write_sweep(tmp_path, cells)
     data = json.loads(run_spe("plan", tmp_path, "--delta", "0.3", "--format", "json").stdout)
-    pooled = math.sqrt((np.var(base, ddof=1) + np.var(mix, ddof=1)) / 2)
-    assert data["sd"] == pytest.approx(pooled) and data["cells"] == 2
-    assert data["seeds_to_detect"] == seeds_to_detect(pooled, 0.3, comparison_alpha(0.05, 2, "holm"))
+    # The pooled SD is the residual SD of a one-way ANOVA by cell (statsmodels OLS on dummies).
+    y = np.concatenate([np.array(v) for v in cells.values()])
+    dummies = np.repeat(np.eye(len(cells)), [len(v) for v in cells.values()], axis=0)
+    pooled = math.sqrt(sm.OLS(y, dummies).fit().mse_resid)
+    assert data["sd"] == pytest.approx(pooled) and data["cells"] == 3
+    assert data["seeds_to_detect"] == math.ceil(TTestIndPower().solve_power(
+        effect_size=0.3 / pooled, alpha=0.05 / 3, power=0.8))
     assert json.loads(run_spe("plan", tmp_path, "--delta", "0.3", "--cells", "7", "--format",
                               "json").stdout)["cells"] == 7
     assert_usage_error(run_spe("plan", tmp_path, "--sd", "0.4", "--delta", "0.3"), "not both")

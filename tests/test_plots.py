@@ -34,6 +34,8 @@ ALL_VERDICTS = {
     ("learned", None, None): [90.2, 90.4, 90.0, 90.3, 90.1],
 }
 EPOCHS = 4
+SVG_LABELS = {"heatmap": "β (min weight)", "strip": "Δ vs avg mean (points)", "curves": "train loss",
+              "lambda": "λ (weight on max)", "dynamics": "|p| at the end of the epoch"}  # one axis label of each kind
 BLOCKS = 9  # synthetic_record's default number of blocks with a lam
 
 
@@ -88,7 +90,9 @@ def test_every_kind_is_a_valid_png_pdf_and_svg_of_sensible_size(drawn, kind):
     assert 5_000 < len(data) < 1_000_000
     root = ET.fromstring(svg.read_bytes())
     assert root.tag.endswith("svg")
-    assert root.iter("{http://www.w3.org/2000/svg}text"), "svg.fonttype 'none' keeps text as text"
+    # svg.fonttype 'none' keeps text as <text> elements (not glyph outlines), labels included
+    texts = {"".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text")}
+    assert texts and SVG_LABELS.get(kind, min(texts, default="")) in texts, sorted(texts)
     assert 5_000 < svg.stat().st_size < 2_000_000
 
 
@@ -103,7 +107,7 @@ def test_two_draws_give_identical_bytes(sweep_dir, drawn, tmp_path):
     again = run_spe("plot", sweep_dir, "--out", tmp_path, "--format", "pdf,png,svg")
     assert again.code == 0, again.stderr
     names = sorted(p.name for p in drawn.iterdir())
-    assert names == sorted(p.name for p in tmp_path.iterdir()) and len(names) == 12
+    assert names == sorted(p.name for p in tmp_path.iterdir()) and len(names) == 3 * len(KINDS)
     for name in names:
         assert (drawn / name).read_bytes() == (tmp_path / name).read_bytes(), name
 
@@ -160,10 +164,13 @@ def test_curves_show_baseline_best_worst_and_other_pools(sweep):
     assert baseline.get_ydata()[-1] == pytest.approx(90.0)  # mean of the baseline's final accs
 
 
-def test_lambda_draws_one_line_per_block(sweep):
-    ax = figure_of("lambda", sweep).axes[0]
-    assert len(ax.lines) == BLOCKS + 1  # and the dashed initial value
-    assert ax.lines[1].get_ydata()[-1] == pytest.approx(0.3)  # first block, last epoch
+def test_lambda_draws_every_seed_and_the_mean_per_block(sweep):
+    axes = [ax for ax in figure_of("lambda", sweep).axes if ax.get_visible()]
+    seeds = len(ALL_VERDICTS[("learned", None, None)])
+    assert len(axes) == BLOCKS
+    assert all(len(ax.lines) == seeds + 2 for ax in axes)  # seeds, mean, dashed initial value
+    assert axes[0].lines[-1].get_ydata()[-1] == pytest.approx(0.3)  # mean, first block, last epoch
+    assert axes[-1].lines[1].get_ydata()[-1] == pytest.approx(0.7)  # a seed, last block
 
 
 @pytest.mark.parametrize("width", list(WIDTHS))
@@ -246,13 +253,20 @@ def test_statistics_options_pass_through(sweep_dir, tmp_path):
 @pytest.mark.parametrize("cells, fragments", [
     ({}, ("no run records",)),
     ({("mix", 1.0, 0.0): [90.0, 90.1]}, ("no avg baseline",)),
-    ({("avg", None, None): [90.0, 90.1], ("max", None, None): [89.0, 89.2]}, ("no mix cells",)),
 ])
 def test_bad_sweep_directories_exit_2_with_one_line(tmp_path, cells, fragments):
     (tmp_path / "runs").mkdir()
     write_sweep(tmp_path, cells)
     for command in ("plot", "report"):
         assert_usage_error(run_spe(command, tmp_path), *fragments)
+
+
+def test_a_sweep_without_mix_cells_draws_what_it_supports(tmp_path):
+    write_sweep(tmp_path, {("avg", None, None): [90.0, 90.1], ("max", None, None): [89.0, 89.2]})
+    drawn = run_spe("plot", tmp_path, "--out", tmp_path / "figs")
+    assert drawn.code == 0 and (tmp_path / "figs" / "curves.png").is_file()
+    assert not (tmp_path / "figs" / "heatmap.png").exists()
+    assert_usage_error(run_spe("plot", tmp_path, "--kind", "heatmap"), "no mix cells")
 
 
 def test_a_baseline_whose_runs_all_failed_exits_2(tmp_path):

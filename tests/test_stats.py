@@ -261,7 +261,7 @@ def test_analyze_reads_records_and_counts_exclusions():
     nan_run["metrics"]["final_test_acc"] = None
     result = analyze(records + [nan_run])
     assert result["metric"] == "final_test_acc" and result["excluded"] == {
-        "failed": 2, "diverged": 1, "non_finite": 1}
+        "failed": 2, "diverged": 1, "non_finite": 1, "unreadable": 0}
     better, all_failed = result["cells"]
     assert better["n"] == 5 and better["n_excluded"] == 2 and better["verdict"] == "better"
     assert all_failed["n"] == 0 and all_failed["verdict"] == "insufficient"

@@ -42,7 +42,7 @@ def test_json_follows_the_contract(sweep):
     assert data["correction"] == "holm" and data["margin"] == 0.5 and data["significance"] == 0.05
     assert data["baseline"]["pool"] == "avg" and data["baseline"]["n"] == 5
     assert data["claim"]["holds"] is True and data["claim"]["better"] == 1
-    assert data["excluded"] == {"failed": 1, "diverged": 1, "non_finite": 0}
+    assert data["excluded"] == {"failed": 1, "diverged": 1, "non_finite": 0, "unreadable": 0}
     assert "NaN" not in result.stdout
 
 

@@ -1,5 +1,7 @@
 """`spe sweep` end to end with the real trainer on digits (1 epoch, a small train subset):
-the grid, resuming, a SIGKILL in the middle, two sweeps on one directory, dry runs."""
+the grid, resuming, a SIGKILL, SIGTERM or Ctrl-C in the middle, two sweeps on one directory,
+dry runs.  Sweeps stopped mid-way run the gated trainer, so that exactly the runs a test lets
+through have finished and the others are in flight when it signals."""
 from __future__ import annotations
 
 import collections
@@ -10,7 +12,11 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import pytest
+
+import gated_trainer
 from conftest import run_spe
 from spe_analysis.records import finished_ids, load_records, read_record, runs_dir
 from spe_analysis.sweep import build_spec, executors
@@ -28,20 +34,39 @@ def expected_ids(alphas: str, betas: str, seeds: int) -> set[str]:
     return {c.run_id for c in spec.configs()}
 
 
-def spe_process(*args) -> subprocess.Popen:
-    """``spe ARGS`` in its own process group (so that a test can kill the whole group)."""
+def spe_process(*args, gate: tuple[Path, int] | None = None) -> subprocess.Popen:
+    """``spe ARGS`` in its own process group (so that a test can kill the whole group).
+
+    With ``gate`` (folder, n), only the first n runs train; later ones block (gated_trainer)."""
     code = "import sys; from spe_analysis.cli import main; main(sys.argv[1:])"
-    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], start_new_session=True,
+    argv, env = [sys.executable, "-c", code, *map(str, args)], dict(os.environ)
+    if gate is not None:
+        gate[0].mkdir(parents=True, exist_ok=True)
+        argv, env[gated_trainer.GATE] = gated_trainer.command(*args), f"{gate[0]}:{gate[1]}"
+    return subprocess.Popen(argv, start_new_session=True, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_until(done, sweep: subprocess.Popen, timeout: float = 120) -> None:
+    """Wait until ``done()`` while the sweep runs; fail if it ends first or after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert sweep.poll() is None, sweep.communicate()
+        assert time.monotonic() < deadline, "the sweep got no further"
+        time.sleep(0.05)
 
 
 def wait_for_records(sweep: subprocess.Popen, out, count: int, timeout: float = 120) -> None:
     """Wait until a running sweep has written ``count`` records."""
-    deadline = time.monotonic() + timeout
-    while len(finished_ids(out)) < count:
-        assert sweep.poll() is None, sweep.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(lambda: len(finished_ids(out)) >= count, sweep, timeout)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def events(out) -> list[dict]:
@@ -84,14 +109,16 @@ def test_a_sigkilled_sweep_resumes_to_exactly_the_grid(tmp_path):
     out = tmp_path / "D"
     grid = ["--alpha-grid", "0,0.5,1", "--beta-grid", "0,1", "--seeds", "2"]  # 12 runs
     wanted = expected_ids("0,0.5,1", "0,1", 2)
-    sweep = spe_process("sweep", *FAST, *grid, "--out", out, "--workers", "2")
-    try:
-        wait_for_records(sweep, out, 3)
+    gate = tmp_path / "gate"
+    sweep = spe_process("sweep", *FAST, *grid, "--out", out, "--workers", "2", "--fuse", "off",
+                        gate=(gate, 3))
+    try:  # 3 runs finish, then both workers are in the middle of a run
+        wait_until(lambda: len(finished_ids(out)) == 3 and gated_trainer.in_flight(gate) == 2, sweep)
     finally:
         os.killpg(sweep.pid, signal.SIGKILL)  # the sweep and its worker processes
         sweep.wait()
     survivors = {p.name: p.read_bytes() for p in runs_dir(out).glob("*.json")}
-    assert 3 <= len(survivors) < len(wanted)
+    assert len(survivors) == 3
 
     resumed = run_spe("sweep", *FAST, *grid, "--out", out, "--workers", "1")
     assert resumed.code == 0, resumed.stderr
@@ -109,34 +136,36 @@ def test_a_sigkilled_sweep_resumes_to_exactly_the_grid(tmp_path):
     assert not list((out / "locks").glob("*.lock"))
 
 
-def test_sigterm_stops_the_workers_and_the_sweep_resumes(tmp_path):
-    out = tmp_path / "D"
-    grid = ["--alpha-grid", "0,0.5,1", "--beta-grid", "0,1", "--seeds", "2"]  # 12 runs
-    sweep = spe_process("sweep", *FAST, *grid, "--out", out, "--workers", "2")
-    try:
-        wait_for_records(sweep, out, 2)
-        sweep.send_signal(signal.SIGTERM)  # the sweep alone, as `timeout` or a scheduler does
-        assert sweep.wait(timeout=60) == 130
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_sigterm_or_ctrl_c_stops_the_workers_and_the_sweep_resumes(tmp_path, signum):
+    """SIGTERM (from `timeout` or a scheduler) or SIGINT (Ctrl-C) to the sweep alone: exit 130,
+    no worker left training; then the sweep resumes, after Ctrl-C from OUT/sweep.toml."""
+    out, gate = tmp_path / "D", tmp_path / "gate"
+    grid = ["--alpha-grid", "0,1", "--beta-grid", "0,1", "--seeds", "1"]  # 4 runs
+    sweep = spe_process("sweep", *FAST, *grid, "--out", out, "--workers", "2", "--fuse", "off",
+                        gate=(gate, 1))
+    try:  # one run finished, both workers in the middle of a run
+        wait_until(lambda: len(finished_ids(out)) == 1 and gated_trainer.in_flight(gate) == 2, sweep)
+        sweep.send_signal(signum)
+        assert sweep.wait(timeout=120) == 130
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(sweep.pid, signal.SIGKILL)
     workers = {e["pid"] for e in events(out) if e["event"] == "start"} - {sweep.pid}
-    assert workers
-
-    def alive(pid: int) -> bool:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-
-    deadline = time.monotonic() + 20
+    assert len(workers) == 2
+    deadline = time.monotonic() + 120
     while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(alive(pid) for pid in workers)  # no orphan keeps training
-    resumed = run_spe("sweep", *FAST, *grid, "--out", out, "--workers", "1")
+    assert len(finished_ids(out)) == 1  # the runs in flight left no record
+    if signum == signal.SIGINT:
+        resumed = run_spe("sweep", "--config", out / "sweep.toml", "--out", out, "--workers", "1",
+                          "--threads", "1")
+    else:
+        resumed = run_spe("sweep", *FAST, *grid, "--out", out, "--workers", "1")
     assert resumed.code == 0, resumed.stderr
-    assert finished_ids(out) == expected_ids("0,0.5,1", "0,1", 2)
+    assert "3 to run" in resumed.stdout
+    assert finished_ids(out) == expected_ids("0,1", "0,1", 1)
 
 
 def test_two_sweeps_on_one_directory_run_every_run_once(tmp_path):

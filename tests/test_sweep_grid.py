@@ -146,7 +146,7 @@ BAD_INPUT = [
     (["--alpha-grid", "0", "--beta-grid", "1", "--dataset", "imagenet"], "unknown dataset"),
     (["--alpha-grid", "0", "--beta-grid", "1", "--workers", "0"], "--workers"),
     (["--alpha-grid", "0", "--beta-grid", "1", "--workers", "many"], "--workers"),
-    (["--alpha-grid", "0", "--beta-grid", "1", "--executor", "slurm"], "unknown executor"),
+    (["--alpha-grid", "0", "--beta-grid", "1", "--executor", "kubernetes"], "unknown executor"),
     (["--alpha-grid", "0", "--beta-grid", "1", "--device", "tpu"], "unknown device"),
     (["--alpha-grid", "0", "--beta-grid", "1", "--epochs", "x"], "epochs"),
 ]

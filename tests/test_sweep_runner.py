@@ -113,24 +113,34 @@ def test_bad_input_inside_a_run_stops_the_sweep(tmp_path):
 def test_a_run_held_by_a_live_sweep_is_waited_for_not_run(tmp_path):
     the_spec = spec(alphas="1", betas="1", seeds=1)
     held = the_spec.configs()[1].run_id
-    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    # The lock's owner: a live process on this host that outlives the test (killed below).
+    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
     try:
         with open(f"/proc/{owner.pid}/stat") as fh:
             start = fh.read().rsplit(")", 1)[1].split()[19]
         lock = lock_path(tmp_path, held)
         lock.parent.mkdir(parents=True)
         lock.write_text(json.dumps({"host": HOST, "pid": owner.pid, "start": start, "token": "x"}))
+        waiting = threading.Event()
 
         def other_sweep_finishes():
-            time.sleep(1.5)
-            fake_trainer(the_spec.configs()[1], tmp_path, device="cpu", data_dir=None,
-                         deterministic=False, threads=1, on_progress=lambda e: None)
-            lock.unlink()
+            # Only once our sweep waits for the run does its owner finish it.
+            if waiting.wait(timeout=120):
+                fake_trainer(the_spec.configs()[1], tmp_path, device="cpu", data_dir=None,
+                             deterministic=False, threads=1, on_progress=lambda e: None)
+                lock.unlink()
+
+        def on_event(event):
+            events.append(event)
+            if event["event"] == "waiting":
+                waiting.set()
 
         finisher = threading.Thread(target=other_sweep_finishes)
         finisher.start()
         events = []
-        summary = sweep(tmp_path, the_spec, events=events)
+        CALLS.clear()
+        summary = run_sweep(the_spec, tmp_path, InProcessExecutor(), trainer=fake_trainer,
+                            on_event=on_event)
         finisher.join()
     finally:
         owner.kill()

@@ -15,7 +15,7 @@ from typer.exceptions import TyperException
 
 from ..errors import SpeError
 from .app import app
-from . import train, sweep, export, stats, plan, plot, report, figures  # noqa: F401  (register commands)
+from . import train, sweep, export, stats, meta, plan, plot, report, figures  # noqa: F401  (register commands)
 
 
 def _fail(message: str, code: int = 2) -> None:

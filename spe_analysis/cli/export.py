@@ -9,6 +9,7 @@ import typer
 
 from ..export import FORMATS, export as export_table
 from .app import app
+from .records import read_sweep
 
 
 @app.command()
@@ -25,7 +26,7 @@ def export(
 
     Example: spe export sweeps/demo --format parquet --out demo.parquet
     """
-    text = export_table(directory, format, out, history)
+    text = export_table(read_sweep(directory), format, out, history)
     if text is not None:
         sys.stdout.write(text)
     else:

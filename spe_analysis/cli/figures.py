@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from ..plots.environment import write_plotting_env
 from ..plots.paper import draw_paper_figures
 from .app import app
 from .plot import report_drawn
@@ -21,8 +22,13 @@ def figures(
 ) -> None:
     """Redraw every paper figure (heatmap, strip, curves, lambda; PDF and PNG), no training.
 
-    Statistics use the spe stats defaults. The same records give the same bytes,
-    so the figures can be committed and diffed.
+    Across the sweeps (when they differ in a config key such as attention or dataset):
+    meta-forest and meta-verdicts, as spe plot draws them for several DIRs.
+
+    Statistics use the spe stats defaults. The same records give the same bytes in the same
+    plotting environment, recorded as OUT/plotting-env.json (matplotlib, FreeType, Pillow and
+    zlib versions), so the figures can be committed and diffed.
     """
     for name, drawn in draw_paper_figures(data, out).items():
         report_drawn(drawn, name)
+    typer.echo(str(write_plotting_env(out)))

@@ -10,6 +10,7 @@ import typer
 from ..attention import ATTENTION_NAMES
 from ..config import PRECISIONS, PRESETS
 from ..data import DATASET_NAMES
+from ..errors import SpeError, finite
 from ..models import MODEL_NAMES
 from ..stats.corrections import CORRECTIONS
 from ..stats.hypothesis import TESTS
@@ -21,7 +22,8 @@ EXEC = "Execution"
 Dataset = Annotated[str, typer.Option(
     help=f"Dataset: {', '.join(DATASET_NAMES)}, or imagefolder:PATH (a folder or .tar.gz with "
     "train/<class>/* and test/<class>/*).", rich_help_panel=RUN)]
-Model = Annotated[str, typer.Option(help=f"Backbone: {', '.join(MODEL_NAMES)}.", rich_help_panel=RUN)]
+Model = Annotated[str, typer.Option(help=f"Backbone: {', '.join(MODEL_NAMES)}, or timm:NAME, a timm model with an "
+                                   "attention slot, e.g. timm:resnet18 (needs the timm extra).", rich_help_panel=RUN)]
 Attention = Annotated[str, typer.Option(help=f"Attention host: {', '.join(ATTENTION_NAMES)}.",
                                         rich_help_panel=RUN)]
 Epochs = Annotated[Optional[int], typer.Option(
@@ -36,8 +38,8 @@ ValSplit = Annotated[Optional[float], typer.Option(
     help="Hold out this fraction of train for validation; also reports test accuracy at the best "
     "validation epoch.", rich_help_panel=RUN)]
 Precision = Annotated[Optional[str], typer.Option(
-    help=f"Arithmetic: {', '.join(PRECISIONS)} (auto: bf16 autocast on CUDA, fp32 elsewhere; bf16 "
-    "on a CPU with AMX/AVX512-BF16 is about 1.7x faster). Part of the run's identity.",
+    help=f"Arithmetic: {', '.join(PRECISIONS)} (auto: bf16 autocast on CUDA and on CPUs with "
+    "AVX512-BF16 or AMX, where it is faster; fp32 elsewhere). Part of the run's identity.",
     rich_help_panel=RUN)]
 DataDir = Annotated[Optional[Path], typer.Option(
     help="Folder with torchvision dataset files (default: the spe cache folder).", rich_help_panel=EXEC)]
@@ -67,3 +69,38 @@ Margin = Annotated[float, typer.Option(
     rich_help_panel=STATS)]
 Significance = Annotated[float, typer.Option(help="Significance level of every test.",
                                              rich_help_panel=STATS)]
+
+# Several settings at once (`spe meta`, and `spe plot` / `spe report` given several DIRs).
+META = "Across settings"
+SweepDirs = Annotated[list[Path], typer.Argument(
+    metavar="DIR", show_default=False,
+    help="Sweep directories; several are compared as settings (the config keys that differ "
+         "between them name each one).")]
+GroupBy = Annotated[Optional[str], typer.Option(
+    help="Config keys (comma list) whose values make the settings, e.g. 'attention' (default: "
+         "every key that differs between the runs besides pool/alpha/beta/seed).",
+    show_default=False, rich_help_panel=META)]
+MethodRe = Annotated[str, typer.Option(
+    "--method-re", help="Between-setting variance tau²: pm (Paule-Mandel) or dl "
+                        "(DerSimonian-Laird).", rich_help_panel=META)]
+Cell = Annotated[Optional[str], typer.Option(
+    "--cell", metavar="ALPHA,BETA", help="forest and verdicts: only this mix cell (its numbers "
+    "as corrected over every cell).", show_default=False, rich_help_panel=META)]
+MetaCi = Annotated[str, typer.Option(
+    "--ci", help="Pooled standard error: hksj (Hartung-Knapp-Sidik-Jonkman, t on k-1 df) or "
+                 "normal.", rich_help_panel=META)]
+
+
+def keys(value: str | None) -> list[str]:
+    """The keys of a comma list option such as --group-by; none for an empty or missing one."""
+    return [k.strip() for k in (value or "").split(",") if k.strip()]
+
+
+def cell_pair(value: str | None) -> tuple[float, float] | None:
+    """'0.5,1' as (0.5, 1.0); None for a missing --cell."""
+    if value is None:
+        return None
+    parts = value.split(",")
+    if len(parts) != 2:
+        raise SpeError(f"--cell takes ALPHA,BETA (e.g. 0.5,1), got {value!r}")
+    return finite("--cell alpha", parts[0]), finite("--cell beta", parts[1])

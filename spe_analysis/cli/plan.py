@@ -10,10 +10,13 @@ import typer
 from ..errors import SpeError, choose
 from ..stats import plan as plan_sweep, sweep_spread
 from ..stats.corrections import CORRECTIONS
+from ..stats.sequential import SPENDING, parse_looks
+from ..stats.sequential_plan import plan_sequential
 from .app import app
-from ..records import load_sweep_records
+from .records import read_sweep
 
 DEFAULT_CELLS = 25
+SEQUENTIAL = "Group-sequential design (as spe sweep --until-decided)"
 
 
 def _seeds(n: int | None) -> str:
@@ -44,6 +47,17 @@ def plan(
     significance: Annotated[float, typer.Option(help="Significance level before correction.")] = 0.05,
     metric: Annotated[str, typer.Option(help="Metric whose SD is taken from DIR.")] = "final_test_acc",
     format: Annotated[str, typer.Option("--format", help="Output: text or json.")] = "text",
+    looks: Annotated[Optional[str], typer.Option(
+        help="Plan a group-sequential sweep with looks at these seeds per arm (e.g. 3,5,8,12), or a "
+             "count with --max-seeds: boundaries, and by simulation power and expected runs against "
+             "the fixed design with the same maximum.", show_default=False,
+        rich_help_panel=SEQUENTIAL)] = None,
+    max_seeds: Annotated[Optional[int], typer.Option(
+        help="Seeds per arm at the last look, with --looks K.", show_default=False,
+        rich_help_panel=SEQUENTIAL)] = None,
+    spending: Annotated[str, typer.Option(
+        help=f"Alpha spending: {', '.join(SPENDING)} (see spe sweep --help).",
+        rich_help_panel=SEQUENTIAL)] = "obf",
 ) -> None:
     """Seeds per arm (each cell and the avg baseline) for a two-sided Welch test, corrected for
     the number of cells, to detect --delta with --power; with --margin, also for TOST to show
@@ -53,7 +67,7 @@ def plan(
     if directory is not None:
         if sd is not None:
             raise SpeError("give either --sd or a sweep DIR to take the SD from, not both")
-        sd, sweep_cells = sweep_spread(load_sweep_records(directory), metric)
+        sd, sweep_cells = sweep_spread(read_sweep(directory), metric)
         if sd is None:
             raise SpeError(f"{directory} has no cell with 2 usable runs of {metric}; "
                            f"give the SD with --sd instead")
@@ -61,6 +75,10 @@ def plan(
         source = f"pooled over {directory}"
     elif sd is None:
         raise SpeError("give the seed-to-seed SD with --sd, or a sweep DIR to take it from")
+    if looks is not None:
+        _plan_sequential(parse_looks(looks, max_seeds), spending, sd, delta,
+                         DEFAULT_CELLS if cells is None else cells, margin, significance, format, source)
+        return
     result = plan_sweep(sd, delta, DEFAULT_CELLS if cells is None else cells, correction, power,
                         margin, significance)
     if format == "json":
@@ -74,3 +92,31 @@ def plan(
     if margin is not None:
         print(f"  to show equivalence within ±{margin:g} points (TOST, no true difference): "
               f"{_seeds(result['seeds_for_equivalence'])}")
+
+
+def _plan_sequential(looks: list[int], spending: str, sd: float, delta: float, cells: int,
+                     margin: float | None, significance: float, format: str, source: str) -> None:
+    result = plan_sequential(looks, spending, sd, delta, cells, 0.5 if margin is None else margin,
+                             significance)
+    if format == "json":
+        print(json.dumps({**result, "sd_source": source}, indent=2, allow_nan=False))
+        return
+    print(f"Group-sequential design: looks at {', '.join(map(str, looks))} seeds per arm, "
+          f"{spending} spending, two-sided alpha {significance:g} over {cells} cells (Bonferroni: "
+          f"{result['alpha_per_cell']:.3g} each), equivalence margin ±{result['margin']:g}, "
+          f"SD {sd:.3g} points ({source})")
+    print("  look  seeds     t  |z| boundary  nominal p  equivalence z  nominal p")
+    for k, n in enumerate(looks):
+        print(f"  {k + 1:>4}  {n:>5}  {result['information_fractions'][k]:>4.2f}  "
+              f"{result['boundaries'][k]:>12.3f}  {result['nominal_p'][k]:>9.2g}  "
+              f"{result['equivalence_boundaries'][k]:>13.3f}  {result['equivalence_nominal_p'][k]:>9.2g}")
+    simulation = result["simulation"]
+    print(f"Simulated {simulation['repetitions']} sweeps (seed {simulation['seed']}; Monte Carlo SE of "
+          f"a rate at most {simulation['monte_carlo_se']:.2g}), against the fixed design of {looks[-1]} "
+          f"seeds per arm:")
+    for name, what in (("difference", f"every cell {delta:+g} points from avg, power to declare it"),
+                       ("no_difference", "every cell equal to avg, power to declare equivalence")):
+        seq, fixed = simulation[name]["sequential"], simulation[name]["fixed"]
+        print(f"  {what}: sequential {seq['power']:.3f} in {seq['expected_runs']:.1f} runs on average; "
+              f"fixed {fixed['power']:.3f} in {fixed['expected_runs']:.0f} runs "
+              f"({simulation[name]['saving']:.0%} fewer runs)")

@@ -1,7 +1,9 @@
-"""`spe plot DIR`: paper figures of a sweep (heatmap, strip, curves, lambda).
+"""`spe plot DIR`: paper figures of a sweep (heatmap, strip, curves, lambda), or with several
+DIRs (or --group-by) the figures across settings (forest, verdicts).
 
-The statistics options pass through to :func:`spe_analysis.stats.analyze`, so the figures
-show exactly the numbers and verdicts of `spe stats`.
+The statistics options pass through to :func:`spe_analysis.stats.analyze` (and to
+:func:`spe_analysis.stats.across_settings.meta_analyze`), so the figures show exactly the
+numbers and verdicts of `spe stats` (and `spe meta`).
 """
 from __future__ import annotations
 
@@ -10,9 +12,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..plots import ALL, FORMATS, KINDS, WIDTHS, draw, load_sweep
+from ..plots import ALL, FORMATS, KINDS, META_KINDS, WIDTHS, draw
+from ..plots.settings import load_figure_data
 from .app import app
-from .options import Correction, Margin, Metric, Significance, SweepDir, Test
+from .options import (Cell, Correction, GroupBy, Margin, MetaCi, MethodRe, Metric, Significance,
+                      SweepDirs, Test, cell_pair, keys)
+from .records import warn_unreadable
 
 def report_drawn(drawn, sweep_name: str = "") -> None:
     """Print each file written, then each kind skipped with its reason."""
@@ -24,12 +29,14 @@ def report_drawn(drawn, sweep_name: str = "") -> None:
 
 @app.command()
 def plot(
-    directory: SweepDir,
+    directories: SweepDirs,
     kind: Annotated[str, typer.Option(
-        help=f"Figure: {', '.join(KINDS)}, or {ALL} (every kind the data supports; the others "
-             "are skipped with a note).")] = ALL,
+        help=f"Figure: {', '.join(KINDS)} (one DIR), {', '.join(META_KINDS)} (several DIRs or "
+             f"--group-by), or {ALL} (every kind the data supports; the others are skipped "
+             "with a note).")] = ALL,
     out: Annotated[Optional[Path], typer.Option(
-        help="Folder for the figure files KIND.FORMAT (default: DIR/figures).",
+        help="Folder for the figure files KIND.FORMAT (default: DIR/figures; with several DIRs "
+             "their common folder's figures/).",
         show_default=False)] = None,
     format: Annotated[list[str], typer.Option(
         "--format", help=f"File format: {', '.join(FORMATS)}; repeat it or give a comma list "
@@ -42,6 +49,10 @@ def plot(
     correction: Correction = "holm",
     margin: Margin = 0.5,
     significance: Significance = 0.05,
+    group_by: GroupBy = None,
+    cell: Cell = None,
+    method_re: MethodRe = "pm",
+    ci: MetaCi = "hksj",
 ) -> None:
     """Draw a sweep's figures in the paper style; the same data gives the same bytes.
 
@@ -49,8 +60,15 @@ def plot(
     - strip:   every run per cell, 95% CI of delta, coloured by verdict
     - curves:  test accuracy and train loss per epoch, mean and 95% band
     - lambda:  the learned pool's per-block mixing weight over epochs
+
+    Several settings (several DIRs, or one with --group-by), as in spe meta:
+
+    - forest:   per mix cell, each setting's delta and 95% CI, the pooled diamond
+    - verdicts: settings x cells coloured by delta, a mark per verdict, pooled row last
     """
-    sweep = load_sweep(directory, metric=metric, test=test, correction=correction,
-                       margin=margin, significance=significance)
+    sweep = load_figure_data(directories, keys(group_by), cell_pair(cell), method_re=method_re,
+                             ci=ci, test=test, metric=metric, correction=correction,
+                             margin=margin, significance=significance)
+    warn_unreadable(sweep.unreadable)
     formats = [f.strip() for value in format for f in value.split(",")]
-    report_drawn(draw(sweep, kind, out or directory / "figures", formats, width))
+    report_drawn(draw(sweep, kind, out or sweep.path / "figures", formats, width))

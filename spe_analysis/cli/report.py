@@ -1,5 +1,5 @@
 """`spe report DIR`: the claim, the statistics table and every figure in one Markdown file
-(or one self-contained HTML file)."""
+(or one self-contained HTML file); with several DIRs (or --group-by), the same across settings."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,18 +7,22 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..plots import load_sweep
+from ..plots import Meta
+from ..plots.settings import load_figure_data
 from ..report import write_report
 from .app import app
-from .options import Correction, Margin, Metric, Significance, SweepDir, Test
+from .options import (Correction, GroupBy, Margin, MetaCi, MethodRe, Metric, Significance,
+                      SweepDirs, Test, keys)
+from .records import warn_unreadable
 
 
 @app.command()
 def report(
-    directory: SweepDir,
+    directories: SweepDirs,
     out: Annotated[Optional[Path], typer.Option(
-        help="Report file (default: DIR/report.md, or DIR/report.html with --html). The "
-             "Markdown report's PNG figures go beside it as STEM-KIND.png.",
+        help="Report file (default: DIR/report.md, or DIR/report.html with --html; across "
+             "settings meta-report.md or .html in the DIRs' common folder). The Markdown "
+             "report's PNG figures go beside it as STEM-KIND.png.",
         show_default=False)] = None,
     as_html: Annotated[bool, typer.Option(
         "--html", help="Write one self-contained HTML file, figures inlined, instead of "
@@ -28,13 +32,21 @@ def report(
     correction: Correction = "holm",
     margin: Margin = 0.5,
     significance: Significance = 0.05,
+    group_by: GroupBy = None,
+    method_re: MethodRe = "pm",
+    ci: MetaCi = "hksj",
 ) -> None:
     """Write a sweep's report: the claim, the spe stats table, the figures, the sweep.toml.
 
-    The Markdown links its figures by relative paths, so it reads well on GitHub.
+    With several DIRs (or --group-by): the claim across settings, the spe meta tables and
+    the forest and verdicts figures. The Markdown links its figures by relative paths, so it
+    reads well on GitHub.
     """
-    sweep = load_sweep(directory, metric=metric, test=test, correction=correction,
-                       margin=margin, significance=significance)
-    out = out or directory / ("report.html" if as_html else "report.md")
+    sweep = load_figure_data(directories, keys(group_by), method_re=method_re, ci=ci, test=test,
+                             metric=metric, correction=correction, margin=margin,
+                             significance=significance)
+    warn_unreadable(sweep.unreadable)
+    stem = "meta-report" if isinstance(sweep, Meta) else "report"
+    out = out or sweep.path / f"{stem}.{'html' if as_html else 'md'}"
     for path in write_report(sweep, out, as_html=as_html):
         typer.echo(str(path))

@@ -10,11 +10,12 @@ from rich.table import Table
 from rich.text import Text
 
 from ..errors import choose
-from ..records import load_sweep_records
 from ..stats import analyze, seed_correlation, split_groups, tables
 from ..stats.intervals import BCA_MIN_N
+from ..sweep import sequential
 from .app import app
 from .options import Correction, Margin, Metric, Significance, SweepDir, Test
+from .records import read_sweep
 
 FORMATS = ("table", "json", "csv", "markdown")
 # Colour only repeats the word in the verdict column; blue/orange stay apart for colour-blind readers.
@@ -51,13 +52,15 @@ def _print_tables(results: list[dict[str, Any]], pairing: bool) -> None:
             console.print(_rich_table(tables.title(result), tables.COLUMNS,
                                       tables.display_rows(result)))
             console.print(f"95% CI of delta: t = Welch t-interval (fewer than {BCA_MIN_N} runs in "
-                          f"an arm), bca = BCa bootstrap (fixed seed).", style="dim", highlight=False)
+                          f"an arm), bca = BCa bootstrap (fixed seed), rci = repeated CI at the look where a "
+                          f"group-sequential cell stopped.", style="dim", highlight=False)
             console.print(result["claim"]["statement"], highlight=False)
         console.print()
 
 
 @app.command()
 def stats(
+    context: typer.Context,
     directory: SweepDir,
     metric: Metric = "final_test_acc",
     test: Test = "welch",
@@ -72,22 +75,36 @@ def stats(
     pairing: Annotated[bool, typer.Option(
         "--seed-correlation", help="Instead of the tests: how correlated runs with the same seed "
                                    "are across cells, to judge whether --test paired pays.")] = False,
+    fixed_design: Annotated[bool, typer.Option(
+        "--fixed-design", help="On a group-sequential sweep (spe sweep --until-decided), test its runs "
+                               "as a fixed-sample sweep instead of replaying its design (wrong for "
+                               "seeds that were stopped adaptively; for comparison only).")] = False,
 ) -> None:
     """Test every cell of a sweep against the avg baseline and answer 'match or exceed'.
 
     Verdicts: better / worse (corrected p below --significance), equivalent (corrected TOST
     p below it, |delta| < --margin), inconclusive, insufficient (fewer than 2 runs). Only runs
     with status ok and a finite metric count; the others are reported.
+
+    A group-sequential sweep is analysed as it was run: each cell at the look where it stopped,
+    against that look's boundary, with the design's alpha and margin (from DIR/sweep.toml).
     """
     choose("format", format, FORMATS)
-    records = load_sweep_records(directory)
+    records = read_sweep(directory)
     keys = [k.strip() for k in (group_by or "").split(",") if k.strip()]
     groups = split_groups(records, keys)
+    spec = None if fixed_design else sequential.sequential_spec(directory)
     if pairing:
         results = [{**seed_correlation(members, metric), "group": group} for group, members in groups]
+    elif spec is not None:
+        given = {name: value for name, value in (("margin", margin), ("significance", significance))
+                 if context.get_parameter_source(name).name != "DEFAULT"}  # asked for explicitly
+        results = [{**sequential.analyze(spec, members, metric, test, len(records.unreadable), **given),
+                    "group": group} for group, members in groups]
     else:
         results = [{**analyze(members, metric=metric, test=test, correction=correction,
-                              margin=margin, significance=significance), "group": group}
+                              margin=margin, significance=significance,
+                              unreadable=len(records.unreadable)), "group": group}
                    for group, members in groups]
     if format == "json":
         payload = results if keys else results[0]

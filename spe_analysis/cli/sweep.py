@@ -12,12 +12,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..config import RunConfig
+from ..sweep.fusing import AUTO_FUSE, FUSE_HELP, fuse_size
 from ..sweep import (DEFAULT_STALE_AFTER, GRID_HELP, Summary, build_spec, check_directory, estimate,
                      local_layout, make_executor, plan, read_config, run_sweep)
+from ..sweep import sequential
+from ..sweep.executors.slurm import parse_options as parse_slurm_options, settings as slurm_settings
 from . import options as opt
 from .app import app
 
 GRID = "Grid"
+SEQUENTIAL = "Group-sequential design"
+SLURM = "Slurm executor"
 
 
 def _cell(config: RunConfig) -> str:
@@ -69,9 +74,14 @@ def sweep(
     threads: Annotated[Optional[int], typer.Option(
         help="Torch threads per run (default: the CPU threads divided among the workers).",
         rich_help_panel=opt.EXEC)] = None,
+    fuse: Annotated[Optional[str], typer.Option(
+        help=f"Train up to K runs at a time as one fused model: {FUSE_HELP}; auto is off on CPUs "
+        f"(measured no faster there) and {AUTO_FUSE['cuda']} on CUDA (not yet measured) (default: auto).",
+        rich_help_panel=opt.EXEC)] = None,
     executor: Annotated[Optional[str], typer.Option(
-        help="local (processes on this machine) or ray (Ray tasks; OUT must be on storage every "
-        "node shares; default: local).", rich_help_panel=opt.EXEC)] = None,
+        help="local (processes on this machine), ray (Ray tasks) or slurm (one Slurm job per run, "
+        "through submitit); with ray and slurm OUT must be on storage every node shares "
+        "(default: local).", rich_help_panel=opt.EXEC)] = None,
     ray_address: Annotated[Optional[str], typer.Option(
         help="Ray cluster to submit to, e.g. auto or ray://head:10001 (default: start a local one).",
         rich_help_panel=opt.EXEC)] = None,
@@ -82,6 +92,43 @@ def sweep(
     stale_after: Annotated[Optional[float], typer.Option(
         help=f"Seconds without a heartbeat after which another host's run lock counts as abandoned "
         f"(default: {DEFAULT_STALE_AFTER:g}).", rich_help_panel=opt.EXEC)] = None,
+    slurm_partition: Annotated[Optional[str], typer.Option(
+        help="Partition of the jobs (default: the cluster's default).", rich_help_panel=SLURM)] = None,
+    slurm_time: Annotated[Optional[int], typer.Option(
+        help="Time limit of each job in minutes (default: the partition's).", rich_help_panel=SLURM)] = None,
+    slurm_gpus: Annotated[Optional[int], typer.Option(
+        help="GPUs per job (default: none).", rich_help_panel=SLURM)] = None,
+    slurm_cpus: Annotated[Optional[int], typer.Option(
+        help="CPUs per job, also the run's torch threads (default: 1).", rich_help_panel=SLURM)] = None,
+    slurm_mem: Annotated[Optional[str], typer.Option(
+        help="Memory per job, e.g. 8G (default: the partition's).", rich_help_panel=SLURM)] = None,
+    slurm_array_parallelism: Annotated[Optional[int], typer.Option(
+        help="Jobs of the sweep's job array running at once (default: 256).", rich_help_panel=SLURM)] = None,
+    slurm_option: Annotated[Optional[list[str]], typer.Option(
+        help="Any other sbatch option as KEY=VALUE, e.g. qos=high or account=lab; repeatable.",
+        rich_help_panel=SLURM)] = None,
+    until_decided: Annotated[Optional[bool], typer.Option(
+        "--until-decided", help="Run seeds look by look (--looks) and stop each cell once it is decided: "
+        "better/worse by a two-sided Welch test at total alpha = --significance, split over the cells "
+        "(Bonferroni); equivalent by TOST at --margin, each half at one-sided alpha from the same "
+        "spending. Boundaries on the z scale come from the joint normal of the looks, "
+        "corr(Z_i, Z_j) = sqrt(t_i / t_j); a Welch t crosses when its p is below the look's nominal p. "
+        "The baseline runs while any cell is open; spe stats applies the same analysis.",
+        rich_help_panel=SEQUENTIAL)] = None,
+    looks: Annotated[Optional[str], typer.Option(
+        help="Seeds per arm at each look, e.g. 3,5,8,12 (the last is the maximum), or a count K with "
+        "--max-seeds N (looks at ceil(k N / K)).", rich_help_panel=SEQUENTIAL)] = None,
+    max_seeds: Annotated[Optional[int], typer.Option(
+        help="Seeds per arm at the last look, with --looks K.", rich_help_panel=SEQUENTIAL)] = None,
+    spending: Annotated[Optional[str], typer.Option(
+        help="Lan-DeMets alpha spending by information fraction t = seeds at the look / max seeds: "
+        "obf, alpha(t) = 2 - 2 Phi(z_{1-alpha/2} / sqrt(t)) (O'Brien-Fleming type, spends little "
+        "early), or pocock, alpha ln(1 + (e - 1) t) (default: obf).", rich_help_panel=SEQUENTIAL)] = None,
+    significance: Annotated[Optional[float], typer.Option(
+        help="Family-wise two-sided alpha of the design (default: 0.05).", rich_help_panel=SEQUENTIAL)] = None,
+    margin: Annotated[Optional[float], typer.Option(
+        help="Equivalence margin of the design, in accuracy points (default: 0.5).",
+        rich_help_panel=SEQUENTIAL)] = None,
     config: Annotated[Optional[Path], typer.Option(
         help="TOML file with any of these options (underscored keys, e.g. alpha_grid = \"0:1:0.25\") "
         "and hyperparameters (lr, batch_size...); flags override it. OUT/sweep.toml is one.")] = None,
@@ -104,13 +151,19 @@ def sweep(
                  include_zero=include_zero, dataset=dataset, model=model, attention=attention,
                  epochs=epochs, preset=preset, train_subset=train_subset, val_split=val_split,
                  precision=precision,
-                 data_dir=str(data_dir) if data_dir else None, device=device, workers=workers,
+                 data_dir=str(data_dir) if data_dir else None, device=device, workers=workers, fuse=fuse,
                  threads=threads, executor=executor, ray_address=ray_address, num_cpus=num_cpus,
-                 num_gpus=num_gpus, stale_after=stale_after)
+                 num_gpus=num_gpus, stale_after=stale_after, slurm_partition=slurm_partition,
+                 slurm_time=slurm_time, slurm_gpus=slurm_gpus, slurm_cpus=slurm_cpus, slurm_mem=slurm_mem,
+                 slurm_array_parallelism=slurm_array_parallelism,
+                 slurm_option=parse_slurm_options(slurm_option) if slurm_option else None,
+                 until_decided=until_decided, looks=looks,
+                 max_seeds=max_seeds, spending=spending, significance=significance, margin=margin)
     options: dict[str, Any] = read_config(config) if config else {}
     options.update({k: v for k, v in flags.items() if v is not None})
     spec = build_spec(options)
     run_options = dict(device=options.get("device", "auto"), data_dir=options.get("data_dir"))
+    fuse_runs = fuse_size(options.get("fuse"), run_options["device"])  # refuse a bad --fuse before anything
     console = Console(soft_wrap=True)  # log lines stay whole lines, for grep
     if dry_run:
         # The local layout's parallelism, also as the guess for a Ray cluster not yet reached.
@@ -120,18 +173,22 @@ def sweep(
     engine = make_executor(options.get("executor", "local"), workers=options.get("workers", "auto"),
                            device=run_options["device"], threads=options.get("threads"),
                            ray_address=options.get("ray_address"), num_cpus=options.get("num_cpus", 1),
-                           num_gpus=options.get("num_gpus", 0))
+                           num_gpus=options.get("num_gpus", 0), slurm=slurm_settings(options))
     labels = {c.run_id: _cell(c) for c in spec.configs()}
     display = _Display(console, labels, quiet)
     try:
         with display:
-            summary = run_sweep(spec, out, engine, retry_failed=retry_failed, force=force,
+            runner = sequential.run_until_decided if spec.until_decided else run_sweep
+            summary = runner(spec, out, engine, retry_failed=retry_failed, force=force,
                                 deterministic=deterministic,
                                 stale_after=options.get("stale_after", DEFAULT_STALE_AFTER),
+                                fuse=fuse_runs,
                                 on_event=display, **run_options)
     finally:
         engine.close()
     _print_summary(console, out, summary, labels)
+    for line in sequential.outcome(spec, out) if spec.until_decided else ():
+        console.print(line, highlight=False, markup=False)
     return summary.exit_code
 
 
@@ -139,8 +196,9 @@ def _dry_run(console: Console, out: Path, spec, slots: int, retry_failed: bool, 
              run_options: dict) -> int:
     stored = check_directory(out, spec, force)
     print(f"# {out / 'sweep.toml'}\n{stored.to_toml()}")
-    the_plan = plan(spec, out)
-    table = Table(title=f"{len(the_plan.configs)} runs: {len(spec.cells())} cells x {len(spec.seeds)} seeds")
+    the_plan = plan(spec, out, sequential.worst_case(spec, out) if spec.until_decided else None)
+    seeds = f"up to {len(spec.seeds)} seeds (group-sequential)" if spec.until_decided else f"{len(spec.seeds)} seeds"
+    table = Table(title=f"{len(the_plan.configs)} runs: {len(spec.cells())} cells x {seeds}")
     columns = ("pool", "alpha", "beta", "runs", "done", "failed", "to run")
     for name in columns:
         table.add_column(name, justify="left" if name == "pool" else "right")
@@ -148,6 +206,8 @@ def _dry_run(console: Console, out: Path, spec, slots: int, retry_failed: bool, 
         table.add_row(*("" if row[k] is None else f"{row[k]:g}" if isinstance(row[k], float) else str(row[k])
                         for k in columns))
     console.print(table)
+    for line in sequential.describe(spec) if spec.until_decided else ():
+        console.print(line, highlight=False, markup=False)
     guess = estimate(the_plan, slots, retry_failed, **run_options)
     console.print(f"{guess.runs_left} of {len(the_plan.configs)} runs to run on {slots} worker(s); "
                   f"about {_duration(guess.seconds_left)} left "
@@ -220,6 +280,9 @@ class _Display:
             seconds = f"{event['seconds']:.1f} s" if event.get("seconds") is not None else ""
             self._log(f"[{self.finished}/{self.todo}] {event['status']:<8} {self.labels.get(rid, '')}  "
                       f"{detail}  {seconds}  (run {rid})", always=True)
+        elif kind == "look":
+            self._log(f"look {event['look']}: {event['open']} of {event['cells']} cells open, "
+                      f"{event['runs']} runs to run", always=True)
         elif kind == "waiting":
             self._log(f"waiting for {len(event['run_ids'])} run(s) that another sweep is running", always=True)
         if self.live is not None:

@@ -11,14 +11,18 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import SpeError, choose
-from . import curves, heatmap, lam, strip
+from . import curves, dynamics, forest, heatmap, lam, strip, verdicts
 from .data import Sweep, load_sweep
+from .settings import Meta, load_meta
 from .style import FORMATS, WIDTHS, check_format, paper_style, save
 
-KINDS = {"heatmap": heatmap, "strip": strip, "curves": curves, "lambda": lam}
+KINDS = {"heatmap": heatmap, "strip": strip, "curves": curves, "lambda": lam,
+         "dynamics": dynamics}
+META_KINDS = {"forest": forest, "verdicts": verdicts}  # several settings (a Meta), not one sweep
 ALL = "all"
 
-__all__ = ["KINDS", "ALL", "FORMATS", "WIDTHS", "Drawn", "Sweep", "draw", "load_sweep"]
+__all__ = ["KINDS", "META_KINDS", "ALL", "FORMATS", "WIDTHS", "Drawn", "Sweep", "Meta", "draw",
+           "load_sweep", "load_meta"]
 
 
 @dataclass
@@ -33,20 +37,26 @@ class Drawn:
         return [path for paths in self.files.values() for path in paths]
 
 
-def draw(sweep: Sweep, kind: str, out_dir: str | Path, formats: Iterable[str] = ("png",),
+def draw(sweep: Sweep | Meta, kind: str, out_dir: str | Path, formats: Iterable[str] = ("png",),
          width: str | None = None, prefix: str = "") -> Drawn:
     """Draw ``kind`` (or every kind, for 'all') into ``out_dir/<prefix><kind>.<format>``.
 
-    Under 'all' a kind the data cannot support is skipped and reported; asked for alone it
-    raises SpeError.  ``width`` is 'single' or 'double'; None takes each kind's own default.
+    A Sweep has the KINDS, a Meta (several settings) the META_KINDS.  Under 'all' a kind the
+    data cannot support is skipped and reported; asked for alone it raises SpeError.
+    ``width`` is 'single' or 'double'; None takes each kind's own default.
     """
-    choose("kind", kind, [*KINDS, ALL])
+    kinds, others = (META_KINDS, KINDS) if isinstance(sweep, Meta) else (KINDS, META_KINDS)
+    if kind in others:
+        raise SpeError(f"--kind {kind} draws " + (
+            "one sweep: give one DIR without --group-by" if others is KINDS else
+            "several settings: give several DIRs, or one with --group-by KEY"))
+    choose("kind", kind, [*kinds, ALL])
     formats = [check_format(f) for f in formats]
     if width is not None:
         choose("width", width, WIDTHS)
     drawn = Drawn()
-    for name in KINDS if kind == ALL else [kind]:
-        module = KINDS[name]
+    for name in kinds if kind == ALL else [kind]:
+        module = kinds[name]
         reason = module.unsupported(sweep)
         if reason:
             if kind != ALL:

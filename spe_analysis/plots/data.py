@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import SpeError
-from ..records import load_sweep_records
+from ..records import Unreadable, load_sweep_records
 from ..stats import analyze
 from ..stats.cells import Cell, cell_of, collect
+from ..sweep.sequential import analyze as sequential_analysis, sequential_spec
 from .style import number
 
 METRIC_LABELS = {"final_test_acc": "final test accuracy",
@@ -44,6 +45,7 @@ class Sweep:
     samples: dict[Cell, dict[int, float]]  # seed -> metric value, exactly what stats tested
     runs: dict[Cell, list[dict[str, Any]]]  # the records behind ``samples`` (for histories)
     spec: str | None  # DIR/sweep.toml, when present
+    unreadable: tuple[Unreadable, ...] = ()  # files under runs/ left out, for the reader to name
 
     @property
     def metric_label(self) -> str:
@@ -79,17 +81,23 @@ class Sweep:
 def load_sweep(directory: str | Path, metric: str = "final_test_acc", test: str = "welch",
                correction: str = "holm", margin: float = 0.5,
                significance: float = 0.05) -> Sweep:
-    """Read DIR/runs and analyse it once; SpeError when it holds no runs, baseline or mix cell."""
+    """Read DIR/runs and analyse it once; SpeError when it holds no runs or no usable baseline.
+
+    A sweep without mix cells (e.g. only learned runs against avg) is accepted: the kinds
+    that need mix cells say so through their ``unsupported``.
+    """
     path = Path(directory)
     records = load_sweep_records(path)
-    stats = analyze(records, metric=metric, test=test, correction=correction, margin=margin,
-                    significance=significance)
+    design = sequential_spec(path)
+    if design is not None:  # analysed as it was run, exactly as spe stats does
+        stats = {"metric": metric, **sequential_analysis(design, records, metric, test,
+                                                         len(records.unreadable))}
+    else:
+        stats = analyze(records, metric=metric, test=test, correction=correction, margin=margin,
+                        significance=significance)
     if not stats["baseline"]["n"]:
         raise SpeError(f"no usable avg baseline run in {path} (all failed or diverged); "
                        "figures compare every cell with it")
-    if not any(c["pool"] == "mix" for c in stats["cells"]):
-        raise SpeError(f"no mix cells in {path}; figures need runs of 'spe sweep --alpha-grid "
-                       "... --beta-grid ...'")
     samples, _ = collect(records, metric)
     runs: dict[Cell, list[dict[str, Any]]] = {}
     for record in records:
@@ -98,4 +106,5 @@ def load_sweep(directory: str | Path, metric: str = "final_test_acc", test: str 
             runs.setdefault(cell, []).append(record)
     spec = path / "sweep.toml"
     return Sweep(name=path.resolve().name, path=path, stats=stats, samples=samples, runs=runs,
-                 spec=spec.read_text(encoding="utf-8") if spec.is_file() else None)
+                 spec=spec.read_text(encoding="utf-8") if spec.is_file() else None,
+                 unreadable=tuple(records.unreadable))

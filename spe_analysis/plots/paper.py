@@ -1,4 +1,5 @@
-"""The paper's figures: every kind, as PDF and PNG, for every sweep kept under figures/data.
+"""The paper's figures: every kind, as PDF and PNG, for every sweep kept under figures/data,
+and the figures across settings (forest, verdicts) of all those sweeps together.
 
 Nothing is trained: the figures are redrawn from the committed run records, byte for byte
 the same each time, so a changed figure in a diff means changed data or code.
@@ -8,19 +9,23 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import SpeError
-from . import ALL, Drawn, draw, load_sweep
+from ..stats.across_settings import OneSetting
+from . import ALL, META_KINDS, Drawn, draw, load_sweep
 from .data import Sweep
+from .settings import load_meta
 
 PAPER_FORMATS = ("pdf", "png")
+META = "meta"  # file prefix (meta-<kind>) and name of the figures across settings
 
 
 def sweep_dirs(data: str | Path) -> list[Path]:
-    """The sweep directories (those with a runs/ folder) directly under ``data``, by name."""
+    """The sweep directories directly under ``data`` with at least one record, by name
+    (a sweep that has just started, with an empty runs/ folder, has nothing to draw yet)."""
     data = Path(data)
     if not data.is_dir():
         raise SpeError(f"{data} is not a directory; expected a folder with one sweep directory "
                        "per figure set, e.g. figures/data/<sweep-name>/runs/*.json")
-    found = sorted(p for p in data.iterdir() if (p / "runs").is_dir())
+    found = sorted(p for p in data.iterdir() if any((p / "runs").glob("*.json")))
     if not found:
         raise SpeError(f"no sweep directories in {data}; copy a sweep (its runs/ and sweep.toml) "
                        f"to {data}/<sweep-name>/")
@@ -29,7 +34,17 @@ def sweep_dirs(data: str | Path) -> list[Path]:
 
 def draw_paper_figures(data: str | Path, out: str | Path) -> dict[str, Drawn]:
     """Draw every kind the data supports for each sweep under ``data`` into ``out`` as
-    ``<sweep-name>-<kind>.pdf`` and ``.png``; returns what was drawn and skipped, by sweep."""
-    sweeps: list[Sweep] = [load_sweep(path) for path in sweep_dirs(data)]  # all checked first
-    return {sweep.name: draw(sweep, ALL, out, PAPER_FORMATS, prefix=f"{sweep.name}-")
-            for sweep in sweeps}
+    ``<sweep-name>-<kind>.pdf`` and ``.png``, and forest and verdicts of all of them together
+    as ``meta-<kind>`` (skipped when they form one setting); returns what was drawn and
+    skipped, by sweep (and ``meta``)."""
+    paths = sweep_dirs(data)
+    sweeps: list[Sweep] = [load_sweep(path) for path in paths]  # all checked first
+    drawn = {sweep.name: draw(sweep, ALL, out, PAPER_FORMATS, prefix=f"{sweep.name}-")
+             for sweep in sweeps}
+    try:
+        meta = load_meta(paths)
+    except OneSetting as exc:
+        drawn[META] = Drawn(skipped={kind: str(exc) for kind in META_KINDS})
+    else:
+        drawn[META] = draw(meta, ALL, out, PAPER_FORMATS, prefix=f"{META}-")
+    return drawn

@@ -103,12 +103,13 @@ def _output_row(row: dict, n_excluded: int) -> dict:
 
 def compare(baseline: Samples, cells: Mapping[Cell, Samples], *, test: str = "welch",
             correction: str = "holm", margin: float = 0.5, significance: float = 0.05,
-            excluded: Mapping[Cell, Mapping[str, int]] | None = None, power: float = 0.8
-            ) -> dict[str, Any]:
+            excluded: Mapping[Cell, Mapping[str, int]] | None = None, power: float = 0.8,
+            unreadable: int = 0) -> dict[str, Any]:
     """Every cell against the baseline: the CONTRACT.md ``spe stats --format json`` dictionary.
 
     ``baseline`` and each of ``cells`` map seed -> metric value; ``excluded`` counts the runs
-    left out per cell and reason (a cell whose runs were all left out still gets a row).
+    left out per cell and reason (a cell whose runs were all left out still gets a row),
+    ``unreadable`` the record files that could not be read (they belong to no cell).
     Cells come out in grid order; a BASELINE entry in ``cells`` is ignored.
     """
     check_options(test, correction, margin, significance)
@@ -125,6 +126,7 @@ def compare(baseline: Samples, cells: Mapping[Cell, Samples], *, test: str = "we
             "sd": _finite(base_sd), "n_excluded": n_excluded.get(BASELINE, 0)}
     out_rows = [_output_row(row, n_excluded.get(_key(row), 0)) for row in rows]
     totals = {reason: sum(c.get(reason, 0) for c in excluded.values()) for reason in EXCLUSIONS}
+    totals["unreadable"] = unreadable
     sd = pooled_spread(baseline, cells)
     return {"test": test, "correction": correction, "margin": margin, "significance": significance,
             "ci_level": 0.95, "baseline": base, "cells": out_rows,
@@ -135,8 +137,11 @@ def compare(baseline: Samples, cells: Mapping[Cell, Samples], *, test: str = "we
 
 def analyze(records: Sequence[Mapping[str, Any]], metric: str = "final_test_acc",
             test: str = "welch", correction: str = "holm", margin: float = 0.5,
-            significance: float = 0.05) -> dict[str, Any]:
+            significance: float = 0.05, unreadable: int | None = None) -> dict[str, Any]:
     """Run records of one sweep in, the ``spe stats --format json`` dictionary out.
+
+    ``excluded.unreadable`` counts ``unreadable`` record files; by default those that
+    ``records`` lists (a :class:`~spe_analysis.records.Records` from ``load_records``).
 
     Raises SpeError as :func:`~spe_analysis.stats.cells.load_samples` does; runs that differ
     in more than pool/alpha/beta/seed can be split first with
@@ -144,8 +149,10 @@ def analyze(records: Sequence[Mapping[str, Any]], metric: str = "final_test_acc"
     """
     check_options(test, correction, margin, significance)
     baseline, values, excluded = load_samples(records, metric)
-    result = compare(baseline, values, test=test, correction=correction,
-                     margin=margin, significance=significance, excluded=excluded)
+    if unreadable is None:
+        unreadable = len(getattr(records, "unreadable", ()))
+    result = compare(baseline, values, test=test, correction=correction, margin=margin,
+                     significance=significance, excluded=excluded, unreadable=unreadable)
     return {"metric": metric, **result, "group": {}}
 
 

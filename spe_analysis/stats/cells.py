@@ -17,6 +17,11 @@ BASELINE: Cell = ("avg", None, None)
 VARYING = ("pool", "alpha", "beta", "seed")  # what may differ between runs of one analysis
 POOL_ORDER = ("mix", "max", "min", "avgmax", "learned")  # after the baseline; others follow by name
 EXCLUSIONS = ("failed", "diverged", "non_finite")
+# Config keys that only some pools read: a run of another pool is the same whatever the
+# value.  So runs may differ in them across pools, and an avg baseline run joins every group
+# of such a key (one baseline serves learned runs of every pool_reg); other cells stay in
+# the group of their own value, so no result is counted in two groups.
+POOL_SPECIFIC = {"pool_reg": ("learned",)}
 
 
 def cell_of(record: Mapping[str, Any]) -> Cell:
@@ -60,13 +65,19 @@ def check_metric(records: Sequence[Mapping[str, Any]], metric: str) -> None:
                        f"accepted: {', '.join(accepted) or 'none'}")
 
 
+def applies(record: Mapping[str, Any], key: str) -> bool:
+    """Whether config ``key`` can change what the run computes (see POOL_SPECIFIC)."""
+    pools = POOL_SPECIFIC.get(key)
+    return pools is None or record.get("config", {}).get("pool") in pools
+
+
 def differing_keys(records: Iterable[Mapping[str, Any]], ignore: Iterable[str] = ()) -> list[str]:
     """Config keys whose value is not the same in every record (besides VARYING and ``ignore``)."""
     ignore = set(VARYING) | set(ignore)
     records = list(records)
     keys = {k for r in records for k in r.get("config", {})} - ignore
     return sorted(k for k in keys
-                  if len({repr(r.get("config", {}).get(k)) for r in records}) > 1)
+                  if len({repr(r.get("config", {}).get(k)) for r in records if applies(r, k)}) > 1)
 
 
 def split_groups(records: Sequence[Mapping[str, Any]], group_by: Sequence[str] = ()
@@ -77,9 +88,18 @@ def split_groups(records: Sequence[Mapping[str, Any]], group_by: Sequence[str] =
         if key not in known:
             raise SpeError(f"cannot group by {key!r}; accepted: {', '.join(known)}")
     groups: dict[str, tuple[dict[str, Any], list]] = {}
-    for record in records:
-        values = {k: record.get("config", {}).get(k) for k in group_by}
-        groups.setdefault(repr(list(values.values())), (values, []))[1].append(record)
+    def shared(record) -> bool:
+        return cell_of(record) == BASELINE and not all(applies(record, k) for k in group_by)
+
+    for record in sorted(records, key=shared):  # shared baseline runs last, to join every group
+        config = record.get("config", {})
+        values = {k: config.get(k) for k in group_by}
+        matching = [members for fixed, members in groups.values()
+                    if all(fixed[k] == values[k] for k in group_by if applies(record, k))]
+        if not shared(record) or not matching:
+            matching = [groups.setdefault(repr(list(values.values())), (values, []))[1]]
+        for members in matching:
+            members.append(record)
     differing = sorted({k for _, members in groups.values()
                         for k in differing_keys(members, ignore=group_by)})
     if differing:

@@ -19,8 +19,9 @@ TEST_NAMES = {"welch": "Welch t test", "paired": "paired t test (by seed)",
               "mannwhitney": "Mann-Whitney U test", "permutation": "permutation test"}
 CORRECTION_NAMES = {"holm": "Holm-corrected", "bh": "Benjamini-Hochberg-corrected",
                     "by": "Benjamini-Yekutieli-corrected", "dunnett": "Dunnett-corrected",
-                    "none": "uncorrected"}
-CI_NAMES = {"t": "Welch t-interval", "bca": "BCa bootstrap"}
+                    "none": "uncorrected", "bonferroni": "Bonferroni-split (group-sequential)"}
+CI_NAMES = {"t": "Welch t-interval", "bca": "BCa bootstrap",
+            "rci": "repeated CI at the stopping look, simultaneous over looks and cells"}
 
 
 def verdict(sufficient: bool, delta: float | None, p_adjusted: float | None,
@@ -85,11 +86,16 @@ def claim(baseline: Mapping[str, Any], cells: Sequence[Mapping[str, Any]], *, te
     if counts["insufficient"] and baseline["n"] >= 2:
         sentences.append(f"{_plural(counts['insufficient'], 'cell')} with fewer than 2 usable "
                          f"runs could not be tested.")
-    left_out = sum((excluded or {}).values())
+    excluded = dict(excluded or {})
+    unreadable = excluded.pop("unreadable", 0)  # files, not runs: they name no cell
+    left_out = sum(excluded.values())
     if left_out:
         parts = ", ".join(f"{count} {reason.replace('non_finite', 'without a finite metric')}"
                           for reason, count in excluded.items() if count)
         sentences.append(f"{_plural(left_out, 'run')} left out ({parts}).")
+    if unreadable:
+        sentences.append(f"{_plural(unreadable, 'record file')} could not be read and "
+                         f"{'was' if unreadable == 1 else 'were'} left out.")
     return {**counts, "holds": bool(good), "statement": " ".join(sentences),
             "best_cell": None if best is None else {k: best[k] for k in ("pool", "alpha", "beta")},
             "seeds_needed": seeds}

@@ -21,6 +21,7 @@ from ..errors import SpeError
 from ..atomic import atomic_write_text
 from ..records import read_record, record_path, runs_dir, utc_now, write_record
 from ..training import Outcome, make_record
+from .fusing import execute_group, group_tasks, single_tasks, split_end
 from .locks import DEFAULT_STALE_AFTER, HOST, held, try_claim
 from .spec import SweepSpec, read_spec, spec_path
 
@@ -46,6 +47,7 @@ class RunTask:
     retry_failed: bool = False
     deterministic: bool = False
     trainer: Trainer | None = None  # None: spe_analysis.training.train_run
+    fused_with: tuple[dict[str, Any], ...] = ()  # runs trained with this one as one model (fusing.py)
 
     @property
     def run_id(self) -> str:
@@ -94,6 +96,8 @@ def _throttled(emit: OnEvent) -> Callable[[Event], None]:
 
 def execute(task: RunTask, emit: OnEvent) -> Event:
     """Claim, train and record one run; returns its ``end`` event.  Runs in the worker."""
+    if task.fused_with:
+        return execute_group(task, emit)
     config = RunConfig.from_dict(task.config)
     rid = config.run_id
     lock = try_claim(lock_path(task.out_dir, rid), task.stale_after)
@@ -130,7 +134,11 @@ def _default_trainer() -> Trainer:
 def record_lost_run(task: RunTask, why: str) -> Event:
     """Record a run whose worker died under it (killed, out of memory) as failed; free its lock.
 
-    A worker that died just after writing a good record keeps that record."""
+    A worker that died just after writing a good record keeps that record.  A fused task's
+    runs are each handled so, and its end holds one end per run."""
+    if task.fused_with:
+        return {"event": "end", "run_id": task.run_id, "status": "group",
+                "ends": [record_lost_run(t, why) for t in single_tasks(task)]}
     config = RunConfig.from_dict(task.config)
     written = read_record(record_path(task.out_dir, config.run_id))
     if written is not None and written.get("status") != "failed":
@@ -181,8 +189,9 @@ class Plan:
         return list(rows.values())
 
 
-def plan(spec: SweepSpec, out_dir: str | os.PathLike) -> Plan:
-    configs = spec.configs()
+def plan(spec: SweepSpec, out_dir: str | os.PathLike, configs: list[RunConfig] | None = None) -> Plan:
+    """The runs of ``spec`` (or only ``configs`` of it: one look of a sequential sweep) and their records."""
+    configs = spec.configs() if configs is None else configs
     return Plan(spec, configs, {c.run_id: read_record(record_path(out_dir, c.run_id)) for c in configs})
 
 
@@ -220,16 +229,17 @@ def prepare_directory(out_dir: str | os.PathLike, spec: SweepSpec, force: bool =
 def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike, executor, *, retry_failed: bool = False,
               force: bool = False, device: str = "auto", data_dir: str | None = None,
               deterministic: bool = False, stale_after: float = DEFAULT_STALE_AFTER, trainer: Trainer | None = None,
-              on_event: OnEvent | None = None) -> Summary:
+              on_event: OnEvent | None = None, configs: list[RunConfig] | None = None, fuse: int = 1) -> Summary:
     """Run every missing run of ``spec`` into ``out_dir`` on ``executor``; see module doc.
 
     Runs that another sweep holds are waited for (and taken over if their owner dies), so
-    that on return every run of the grid has a record.
+    that on return every run of the grid has a record.  ``configs`` limits the runs to those.
+    ``fuse`` > 1 trains up to that many runs at a time as one fused model (fusing.py).
     """
     emit = on_event or (lambda event: None)
     started = time.perf_counter()
     prepare_directory(out_dir, spec, force)
-    the_plan = plan(spec, out_dir)
+    the_plan = plan(spec, out_dir, configs)
     todo = the_plan.todo(retry_failed)
     summary = Summary(total=len(the_plan.configs))
     summary.counts["skipped"] = summary.total - len(todo)
@@ -239,10 +249,11 @@ def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike, executor, *, retry_fa
           "workers": executor.slots, "out": str(out_dir)})
     tasks = [RunTask(c.to_dict(), str(Path(out_dir).resolve()), device, data_dir, executor.threads,
                      stale_after, retry_failed, deterministic, trainer) for c in todo]
+    tasks = group_tasks(tasks, fuse)
     waiting: list[str] = []
     while tasks:
         busy = []
-        for task, end in executor.run(tasks, emit):
+        for task, end in (pair for done in executor.run(tasks, emit) for pair in split_end(*done)):
             if end["status"] == "busy":
                 busy.append(task)
                 continue
@@ -255,6 +266,6 @@ def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike, executor, *, retry_fa
                 waiting = [t.run_id for t in busy]
                 emit({"event": "waiting", "run_ids": waiting})
             time.sleep(BUSY_POLL)
-        tasks = busy
+        tasks = group_tasks(busy, fuse)
     summary.seconds = time.perf_counter() - started
     return summary

@@ -20,6 +20,7 @@ import tomli_w
 
 from ..config import RunConfig, resolve_config
 from ..errors import SpeError
+from ..stats.sequential import Design, parse_looks
 from .grid import parse_grid, parse_pools, parse_seeds
 
 SCHEMA = "spe.sweep/1"
@@ -31,7 +32,14 @@ EXTENT_KEYS = ("alpha_grid", "beta_grid", "seeds", "also", "include_zero")
 # How and where runs execute: never part of a run's identity, never compared on resume.
 EXECUTION_KEYS = {"device": str, "data_dir": str, "workers": (int, str), "threads": int,
                   "executor": str, "ray_address": str, "num_cpus": (int, float),
-                  "num_gpus": (int, float), "stale_after": (int, float)}
+                  "num_gpus": (int, float), "stale_after": (int, float),
+                  "slurm_partition": str, "slurm_time": int, "slurm_gpus": int, "slurm_cpus": int,
+                  "slurm_mem": str, "slurm_array_parallelism": int, "slurm_option": dict,
+                  "fuse": (int, str)}
+# The group-sequential design (``--until-decided``); absent from a fixed sweep's sweep.toml,
+# so those files and their run ids stay as they were.
+DESIGN_KEYS = {"until_decided": bool, "looks": (list, str, int), "max_seeds": int, "spending": str,
+               "significance": (int, float), "margin": (int, float)}
 
 Cell = tuple[str, "float | None", "float | None"]  # (pool, alpha, beta)
 
@@ -44,6 +52,23 @@ class SweepSpec:
     also: list[str]
     include_zero: bool
     base: RunConfig  # the resolved hyperparameters every run shares (pool/alpha/beta/seed aside)
+    until_decided: bool = False  # group-sequential: seeds run look by look while a cell is open
+    looks: list[int] | None = None  # seeds per arm at each look; the last is len(seeds)
+    spending: str = "obf"
+    significance: float = 0.05  # family-wise, two-sided
+    margin: float = 0.5  # equivalence margin of the design's TOST
+
+    def design_options(self) -> dict[str, Any]:
+        """The sequential design as sweep.toml keys; empty for a fixed sweep."""
+        if not self.until_decided:
+            return {}
+        return {"until_decided": True, "looks": self.looks, "spending": self.spending,
+                "significance": self.significance, "margin": self.margin}
+
+    def design(self) -> Design:
+        """The design's boundaries, Bonferroni-split over the cells compared with the baseline."""
+        return Design(tuple(self.looks), self.spending, self.significance, self.margin,
+                      len(self.cells()) - 1)
 
     def train_options(self) -> dict[str, Any]:
         full = self.base.to_dict()
@@ -66,7 +91,7 @@ class SweepSpec:
                 "also": self.also, "include_zero": self.include_zero}
 
     def to_toml(self) -> str:
-        body = {"schema": SCHEMA, **self.extent(), **self.train_options()}
+        body = {"schema": SCHEMA, **self.extent(), **self.design_options(), **self.train_options()}
         return ("# spe sweep specification: the grid extent and the resolved hyperparameters that\n"
                 "# every run shares.  Rerun or extend with: spe sweep --config sweep.toml --out DIR\n"
                 + tomli_w.dumps(body))
@@ -74,7 +99,12 @@ class SweepSpec:
     def differences(self, other: "SweepSpec") -> list[str]:
         """The shared hyperparameters that differ, as ``key old -> new``."""
         mine, theirs = self.base.to_dict(), other.base.to_dict()
-        return [f"{k} {mine[k]!r} -> {theirs[k]!r}" for k in TRAIN_KEYS if mine[k] != theirs[k]]
+        differs = [f"{k} {mine[k]!r} -> {theirs[k]!r}" for k in TRAIN_KEYS if mine[k] != theirs[k]]
+        design, other_design = self.design_options(), other.design_options()
+        if design or other_design:  # a sequential design fixes its seeds too
+            design["seeds"], other_design["seeds"] = self.seeds, other.seeds
+        return differs + [f"{k} {design.get(k)!r} -> {other_design.get(k)!r}"
+                          for k in dict.fromkeys([*design, *other_design]) if design.get(k) != other_design.get(k)]
 
     def union(self, other: "SweepSpec") -> "SweepSpec":
         return dataclasses.replace(
@@ -92,8 +122,8 @@ def _check_type(key: str, value: Any) -> None:
     """Reject a config value of the wrong TOML type with one line (TOML has no null)."""
     if key in EXTENT_KEYS and key != "include_zero":
         return  # parsed, and checked, by grid.py
-    if key in EXECUTION_KEYS:
-        expected = EXECUTION_KEYS[key]
+    if key in EXECUTION_KEYS or key in DESIGN_KEYS:
+        expected = {**EXECUTION_KEYS, **DESIGN_KEYS}[key]
     elif key == "include_zero":
         expected = bool
     else:
@@ -118,7 +148,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
     schema = data.pop("schema", SCHEMA)
     if schema != SCHEMA:
         raise SpeError(f"{path} has schema {schema!r}; accepted: {SCHEMA}")
-    accepted = (*EXTENT_KEYS, *TRAIN_KEYS, *EXECUTION_KEYS)
+    accepted = (*EXTENT_KEYS, *DESIGN_KEYS, *TRAIN_KEYS, *EXECUTION_KEYS)
     options = {}
     for key, value in data.items():
         name = key.replace("-", "_")
@@ -136,13 +166,36 @@ def build_spec(options: Mapping[str, Any]) -> SweepSpec:
         if key not in options:
             raise SpeError(f"--{key.replace('_', '-')} is required (GRID: e.g. 0:1:0.25 or 0,0.5,1)")
     train = {k: options[k] for k in TRAIN_KEYS if k in options}
+    design = _design(options)
+    seeds = parse_seeds(options.get("seeds", design["looks"][-1] if design else DEFAULT_SEEDS))
+    if design and len(seeds) != design["looks"][-1]:
+        raise SpeError(f"--seeds names {len(seeds)} seeds but the last look needs {design['looks'][-1]}; "
+                       "leave --seeds out with --until-decided (seeds 0 to max-1 are used)")
     return SweepSpec(
         alpha_grid=parse_grid(options["alpha_grid"], "alpha-grid"),
         beta_grid=parse_grid(options["beta_grid"], "beta-grid"),
-        seeds=parse_seeds(options.get("seeds", DEFAULT_SEEDS)),
+        seeds=seeds,
         also=parse_pools(options.get("also")),
         include_zero=bool(options.get("include_zero", False)),
-        base=resolve_config(**train, pool="avg", seed=0))
+        base=resolve_config(**train, pool="avg", seed=0), **design)
+
+
+def _design(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The sequential design's SweepSpec fields from flat options, checked; {} for a fixed sweep."""
+    if not options.get("until_decided"):
+        given = [k for k in DESIGN_KEYS if k in options and k != "until_decided"]
+        if given:
+            raise SpeError(f"--{given[0].replace('_', '-')} belongs to a group-sequential sweep; "
+                           "add --until-decided")
+        return {}
+    if "looks" not in options:
+        raise SpeError("--until-decided needs --looks: seeds per arm at each look (e.g. 3,5,8,12), "
+                       "or a count with --max-seeds (e.g. --looks 4 --max-seeds 12)")
+    looks = parse_looks(options["looks"], options.get("max_seeds"))
+    design = Design(tuple(looks), options.get("spending", "obf"), float(options.get("significance", 0.05)),
+                    float(options.get("margin", 0.5)))  # checks the values
+    return {"until_decided": True, "looks": looks, "spending": design.spending,
+            "significance": design.alpha, "margin": design.margin}
 
 
 def spec_path(out_dir: str | Path) -> Path:

@@ -1,0 +1,277 @@
+"""K same-shaped models as one (horizontal fusion, HFTA: Wang et al., MLSys 2021).
+
+:func:`fuse_models` takes K models built by :func:`~spe_analysis.models.make_model` that
+differ only in pool (type, alpha, beta) and weights, and returns one :class:`FusedModel`
+whose channels are the K models' channels side by side: each convolution becomes a grouped
+convolution with K times the groups, each BatchNorm one over K x C channels (its statistics
+are per channel, so per run), the classifier one batched matrix product, each pool the
+run's own pool on the run's channels.  Every operation
+keeps the K runs apart, so with the K losses summed each run's parameters get exactly its
+own gradient, and SGD (momentum and weight decay are elementwise) gives each its own step.
+
+The fused model takes a (K, B, C, H, W) batch, run k's batch at index k, and returns
+(K, B, classes) logits.  :func:`split_state` gives run k's parameters and buffers under
+the names of its own model.
+"""
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from .errors import SpeError
+from .pooling import GlobalPool, LearnedPool, MixPool, global_max_min
+
+
+def _cat(tensors, dim: int) -> torch.Tensor:
+    return torch.cat([t.detach() for t in tensors], dim).clone()
+
+
+class _Split:
+    """Fused leaves: ``_dims`` maps each own parameter or buffer to the axis the K runs'
+    copies are concatenated along; ``_shapes`` gives one run's shape.  Others are shared."""
+    _dims: dict[str, int] = {}
+    _shapes: dict[str, torch.Size] = {}
+
+    def split(self, k: int, runs: int, grad: bool = False) -> dict[str, torch.Tensor]:
+        own = [(n, p.grad) for n, p in self.named_parameters(recurse=False)] if grad else \
+            list(self.named_parameters(recurse=False)) + list(self.named_buffers(recurse=False))
+        return {name: (t.chunk(runs, self._dims[name])[k].view(self._shapes[name]) if name in self._dims else t)
+                for name, t in own if t is not None}
+
+
+class FusedConv2d(_Split, nn.Conv2d):
+    def __init__(self, convs: list[nn.Conv2d]):
+        c, k = convs[0], len(convs)
+        super().__init__(k * c.in_channels, k * c.out_channels, c.kernel_size, c.stride, c.padding,
+                         c.dilation, k * c.groups, c.bias is not None, c.padding_mode)
+        self.weight = nn.Parameter(_cat([m.weight for m in convs], 0))
+        self._dims, self._shapes = {"weight": 0}, {"weight": c.weight.shape}
+        if c.bias is not None:
+            self.bias = nn.Parameter(_cat([m.bias for m in convs], 0))
+            self._dims["bias"], self._shapes["bias"] = 0, c.bias.shape
+
+
+class FusedBatchNorm2d(_Split, nn.BatchNorm2d):
+    def __init__(self, norms: list[nn.BatchNorm2d]):
+        n = norms[0]
+        super().__init__(len(norms) * n.num_features, n.eps, n.momentum, n.affine, n.track_running_stats)
+        self.weight = nn.Parameter(_cat([m.weight for m in norms], 0))
+        self.bias = nn.Parameter(_cat([m.bias for m in norms], 0))
+        self.running_mean = _cat([m.running_mean for m in norms], 0)
+        self.running_var = _cat([m.running_var for m in norms], 0)
+        self.num_batches_tracked = n.num_batches_tracked.clone()  # the same count in every run
+        self._dims = dict.fromkeys(("weight", "bias", "running_mean", "running_var"), 0)
+        self._shapes = dict.fromkeys(self._dims, n.weight.shape)
+
+
+class FusedLinear(_Split, nn.Module):
+    """K linear layers as one batched matrix product: (B, K * F) -> (B, K * out).
+
+    baddbmm gives each run exactly what its own nn.Linear gives (a grouped 1x1 convolution
+    does not)."""
+
+    def __init__(self, linears: list[nn.Linear]):
+        super().__init__()
+        lin, self.runs = linears[0], len(linears)
+        self.weight = nn.Parameter(_cat([m.weight for m in linears], 0).view(self.runs, *lin.weight.shape))
+        self.bias = nn.Parameter(_cat([m.bias for m in linears], 0).view(self.runs, 1, -1))
+        self._dims = {"weight": 0, "bias": 0}
+        self._shapes = {"weight": lin.weight.shape, "bias": lin.bias.shape}
+
+    def forward(self, x):
+        batch = x.shape[0]
+        x = x.view(batch, self.runs, -1).transpose(0, 1)
+        return torch.baddbmm(self.bias, x, self.weight.transpose(1, 2)).transpose(0, 1).reshape(batch, -1)
+
+
+class FusedChannelConv(_Split, nn.Conv1d):
+    """ECA's 1-D convolution across channels, each run's over its own channels only:
+    (B, 1, K * C) -> (B, 1, K * C), zero-padded at each run's edges as alone."""
+
+    def __init__(self, convs: list[nn.Conv1d]):
+        c, k = convs[0], len(convs)
+        if c.in_channels != 1 or c.out_channels != 1:
+            raise SpeError("only ECA's one-channel Conv1d can be fused")
+        super().__init__(k, k, c.kernel_size, c.stride, c.padding, groups=k, bias=c.bias is not None)
+        self.weight = nn.Parameter(_cat([m.weight for m in convs], 0))
+        self._dims, self._shapes = {"weight": 0}, {"weight": c.weight.shape}
+        if c.bias is not None:
+            self.bias = nn.Parameter(_cat([m.bias for m in convs], 0))
+            self._dims["bias"], self._shapes["bias"] = 0, c.bias.shape
+        self.runs = k
+
+    def forward(self, y):
+        batch = y.shape[0]
+        return super().forward(y.reshape(batch, self.runs, -1)).reshape(batch, 1, -1)
+
+
+class FusedPool(GlobalPool):
+    """The K runs' own pools side by side, one equal channel block per run.
+
+    Runs with the same pool type must be neighbours: each such segment is pooled once by
+    the pool type's own functions (the same values and gradient routing as alone), with
+    per-channel weights where alpha, beta or a learned lam differ between its runs.
+    """
+
+    def __init__(self, pools: list[GlobalPool]):
+        super().__init__()
+        self.runs = len(pools)
+        self.segments: list[tuple[type, int, int]] = []  # (pool type, first run, end run)
+        for k, pool in enumerate(pools):
+            if self.segments and self.segments[-1][0] is type(pool):
+                self.segments[-1] = (type(pool), self.segments[-1][1], k + 1)
+            elif any(kind is type(pool) for kind, _, _ in self.segments):
+                raise SpeError("fuse runs with the same pool next to each other")
+            else:
+                self.segments.append((type(pool), k, k + 1))
+        # Learned runs keep their own LearnedPool (their own p), so the trainer can treat
+        # each run's pools as those of a model of its own.
+        self.learned = nn.ModuleList([p for p in pools if isinstance(p, LearnedPool)])
+        self._pools = pools
+        for name in ("alpha", "beta"):
+            values = [getattr(p, name) if isinstance(p, MixPool) else 0.0 for p in pools]
+            self.register_buffer(name, torch.tensor(values), persistent=False)
+
+    def _per_channel(self, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """One weight per run -> one per channel of those runs, (1, runs * C, 1, 1)."""
+        return weights.to(x.dtype).repeat_interleave(x.shape[1] // self.runs).view(1, -1, 1, 1)
+
+    def _segment(self, kind: type, first: int, end: int, x: torch.Tensor):
+        width = x.shape[1] // self.runs
+        part = x[:, first * width:end * width]
+        if kind is MixPool:
+            high, low = global_max_min(part)
+            return (high, low, self._per_channel(self.alpha[first:end], x),
+                    self._per_channel(self.beta[first:end], x))
+        if kind is LearnedPool:
+            high, low = global_max_min(part)
+            lam = self._per_channel(torch.stack([p.lam for p in self._pools[first:end]]), x)
+            return high, low, lam, 1 - lam
+        return self._pools[first].terms(part)
+
+    def terms(self, x):
+        parts = [self._segment(kind, first, end, x) for kind, first, end in self.segments]
+        if len(parts) == 1:
+            return parts[0]
+
+        def weights(i: int) -> torch.Tensor:  # a python-number weight covers its whole segment
+            return torch.cat([torch.as_tensor(p[i], dtype=x.dtype, device=x.device).expand_as(p[0][:1])
+                              for p in parts], 1)
+        return torch.cat([p[0] for p in parts], 1), torch.cat([p[1] for p in parts], 1), weights(2), weights(3)
+
+    def forward(self, x):
+        width = x.shape[1] // self.runs
+        outs = []
+        for kind, first, end in self.segments:
+            if kind in (MixPool, LearnedPool):
+                a, b, wa, wb = self._segment(kind, first, end, x)
+                outs.append(wa * a + wb * b)
+            else:  # the pool's own forward: a single statistic comes back unweighted, as alone
+                outs.append(self._pools[first](x[:, first * width:end * width]))
+        return outs[0] if len(outs) == 1 else torch.cat(outs, 1)
+
+    def split(self, k: int, runs: int, grad: bool = False) -> dict[str, torch.Tensor]:
+        pool = self._pools[k]
+        if not isinstance(pool, LearnedPool) or (grad and pool.p.grad is None):
+            return {}
+        return {"p": pool.p.grad if grad else pool.p}
+
+
+_SPLIT_ALONG_CHANNELS = "_channel_parameters"  # set on fused shells whose own parameters are (1, C, 1, 1)
+
+
+def _fuse(modules: list[nn.Module]) -> nn.Module:
+    first = modules[0]
+    if any(type(m) is not type(first) for m in modules) and not isinstance(first, GlobalPool):
+        raise SpeError(f"cannot fuse different modules: {sorted({type(m).__name__ for m in modules})}")
+    if isinstance(first, nn.Conv2d):
+        return FusedConv2d(modules)
+    if isinstance(first, nn.BatchNorm2d):
+        return FusedBatchNorm2d(modules)
+    if isinstance(first, nn.Linear):
+        return FusedLinear(modules)
+    if isinstance(first, nn.Conv1d):
+        return FusedChannelConv(modules)
+    if isinstance(first, GlobalPool):
+        return FusedPool(modules)
+    # A container or host: the same forward over fused children.  Its own parameters (SPEM's
+    # w1, b1, w2, b2, each (1, C, 1, 1)) are concatenated along the channel axis.
+    shell = copy.copy(first)
+    shell._modules, shell._parameters, shell._buffers = OrderedDict(), OrderedDict(), OrderedDict()
+    for name, param in first.named_parameters(recurse=False):
+        if param.dim() != 4 or param.shape[0] != 1 or param.shape[2:] != (1, 1):
+            raise SpeError(f"cannot fuse {type(first).__name__}.{name} of shape {tuple(param.shape)}")
+        shell._parameters[name] = nn.Parameter(_cat([m._parameters[name] for m in modules], 1))
+    if any(True for _ in first.buffers(recurse=False)):
+        raise SpeError(f"cannot fuse {type(first).__name__}: it has buffers of its own")
+    shell.__dict__[_SPLIT_ALONG_CHANNELS] = tuple(shell._parameters)
+    for name in first._modules:
+        shell._modules[name] = _fuse([m._modules[name] for m in modules])
+    return shell
+
+
+class FusedModel(nn.Module):
+    """K runs as one: (K, B, C, H, W) -> (K, B, classes)."""
+
+    def __init__(self, models: list[nn.Module]):
+        super().__init__()
+        self.runs = len(models)
+        self.net = _fuse(models)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        runs, batch = x.shape[:2]
+        # Run k's images become channel block k: (B, K * C, H, W), channels_last.
+        x = x.permute(1, 0, 2, 3, 4).reshape(batch, -1, *x.shape[3:])
+        logits = self.net(x.contiguous(memory_format=torch.channels_last))
+        return logits.view(batch, runs, -1).transpose(0, 1)
+
+
+class SeparateModels(nn.Module):
+    """The K models side by side with a fused model's interface, each through its own
+    kernels: bit for bit what each gives alone.  Grouped kernels round differently (about
+    1e-7), and training amplifies any such difference as it does a change of thread count."""
+
+    def __init__(self, models: list[nn.Module]):
+        super().__init__()
+        self.runs = len(models)
+        self.models = nn.ModuleList(models)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(x[k].contiguous(memory_format=torch.channels_last))
+                            for k, m in enumerate(self.models)])
+
+
+def fuse_models(models: list[nn.Module], exact: bool = False) -> FusedModel | SeparateModels:
+    """One model training the K ``models`` at once (their weights copied, pools kept); with
+    ``exact``, the models themselves one after another (:class:`SeparateModels`)."""
+    if not models:
+        raise SpeError("nothing to fuse")
+    return SeparateModels(models) if exact else FusedModel(models)
+
+
+def split_state(fused: FusedModel, k: int, grad: bool = False) -> dict[str, torch.Tensor]:
+    """Run k's parameters and buffers (views into the fused ones), named as in its own model;
+    with ``grad``, its parameters' gradients instead."""
+    if isinstance(fused, SeparateModels):
+        model = fused.models[k]
+        if grad:
+            return {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
+        return model.state_dict(keep_vars=True)
+    out: dict[str, torch.Tensor] = {}
+
+    def walk(module: nn.Module, prefix: str) -> None:
+        if hasattr(module, "split"):
+            out.update({prefix + name: t for name, t in module.split(k, fused.runs, grad).items()})
+            return
+        for name in getattr(module, _SPLIT_ALONG_CHANNELS, ()):
+            param = module._parameters[name]
+            if (param.grad if grad else param) is not None:
+                out[prefix + name] = (param.grad if grad else param).chunk(fused.runs, 1)[k]
+        for name, child in module.named_children():
+            walk(child, f"{prefix}{name}.")
+
+    walk(fused.net, "")
+    return out

@@ -1,0 +1,91 @@
+"""Plain renderings of ``spe meta`` results: display strings, CSV and Markdown.
+
+Two tables: the pooled answer per cell, and each setting's own delta and ``spe stats``
+verdict per cell.  Numbers are formatted by the helpers of :mod:`.tables`, so they read
+as in ``spe stats``.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any, Mapping
+
+from .across_settings import CI_NAMES, METHOD_NAMES
+from .tables import _label, _markdown_table, _num, _p
+from .verdicts import CORRECTION_NAMES
+
+COLUMNS = ("cell", "k", "delta", "95% CI", "p adj", "TOST p adj", "tau²", "I²", "Q p", "95% PI",
+           "verdict")
+CSV_FIELDS = ("pool", "alpha", "beta", "setting", "k", "n", "n_baseline", "delta", "variance",
+              "se", "ci_low", "ci_high", "p", "p_adjusted", "tost_p", "tost_p_adjusted", "tau2",
+              "i2", "q", "q_p", "pi_low", "pi_high", "verdict")
+POOLED = "pooled"
+
+
+def title(result: Mapping[str, Any]) -> str:
+    return (f"{result['metric']} across {len(result['settings'])} settings: "
+            f"{METHOD_NAMES[result['method_re']]} random effects, {CI_NAMES[result['ci']]} "
+            f"95% CI, {CORRECTION_NAMES[result['correction']]}, equivalence margin "
+            f"±{result['margin']:g}, significance {result['significance']:g}")
+
+
+def _interval(low: float | None, high: float | None) -> str:
+    return "-" if low is None else f"{low:+.2f} to {high:+.2f}"
+
+
+def display_rows(result: Mapping[str, Any]) -> list[dict[str, str]]:
+    """One row per cell, a dict of COLUMNS -> display string (the pooled numbers)."""
+    return [{"cell": _label(c), "k": str(c["k"]), "delta": _num(c["delta"], "+.2f"),
+             "95% CI": _interval(c["ci_low"], c["ci_high"]), "p adj": _p(c["p_adjusted"]),
+             "TOST p adj": _p(c["tost_p_adjusted"]), "tau²": _num(c["tau2"], ".3f"),
+             "I²": "-" if c["i2"] is None else f"{100 * c['i2']:.0f}%", "Q p": _p(c["q_p"]),
+             "95% PI": _interval(c["pi_low"], c["pi_high"]), "verdict": c["verdict"]}
+            for c in result["cells"]]
+
+
+def setting_columns(result: Mapping[str, Any]) -> list[str]:
+    return ["cell", *(s["name"] for s in result["settings"])]
+
+
+def setting_rows(result: Mapping[str, Any]) -> list[dict[str, str]]:
+    """One row per cell: each setting's delta and own verdict ('-' where it has no such run)."""
+    rows = []
+    for cell in result["cells"]:
+        row = {"cell": _label(cell)}
+        for study in cell["studies"]:
+            delta = "" if study["delta"] is None else f"{study['delta']:+.2f} "
+            row[study["setting"]] = "-" if study["verdict"] is None else delta + study["verdict"]
+        rows.append(row)
+    return rows
+
+
+def baselines(result: Mapping[str, Any]) -> str:
+    """'Baselines (avg): attention=se 70.12 ± 0.31 (n = 5); ...'."""
+    parts = []
+    for s in result["settings"]:
+        base = s["baseline"]
+        mean = _num(base["mean"], ".2f")
+        spread = f" ± {base['sd']:.2f}" if base["sd"] is not None else ""
+        parts.append(f"{s['name']} {mean}{spread} (n = {base['n']})")
+    return "Baselines (avg, mean ± sd): " + "; ".join(parts) + "."
+
+
+def to_markdown(result: Mapping[str, Any]) -> str:
+    """Title, the pooled table, the per-setting table, the baselines and the claim."""
+    return (f"**{title(result)}**\n\n{_markdown_table(COLUMNS, display_rows(result))}\n\n"
+            f"Each setting alone (delta, spe stats verdict):\n\n"
+            f"{_markdown_table(setting_columns(result), setting_rows(result))}\n\n"
+            f"{baselines(result)}\n\n{result['claim']['statement']}\n")
+
+
+def to_csv(result: Mapping[str, Any]) -> str:
+    """Long form: per cell one row per setting, then the pooled row (setting 'pooled')."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for cell in result["cells"]:
+        where = {k: cell[k] for k in ("pool", "alpha", "beta")}
+        for study in cell["studies"]:
+            writer.writerow({**where, **study})
+        writer.writerow({**cell, "setting": POOLED})
+    return out.getvalue()

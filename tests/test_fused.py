@@ -1,0 +1,215 @@
+"""Fused training (spe_analysis/fused.py, training_fused.py, `spe sweep --fuse`): K runs as one
+model give each run what it gets alone: logits, loss, gradients, parameters after training,
+records with the same run ids; per-run divergence, SIGKILL and resume."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import run_spe
+from spe_analysis import training, training_fused
+from spe_analysis.config import resolve_config
+from spe_analysis.data import load_dataset
+from spe_analysis.fused import fuse_models, split_state
+from spe_analysis.models import make_model
+from spe_analysis.records import finished_ids, load_records, read_record, runs_dir
+from spe_analysis.sweep import build_spec
+from spe_analysis.sweep.fusing import fuse_size, group_tasks
+from spe_analysis.sweep.runner import RunTask
+from spe_analysis.training import Split, make_splits
+
+HOSTS = ("none", "se", "spem", "eca", "cbam")
+# Every pool, two mixes with different weights; same-pool runs side by side, as the trainer orders them.
+POOLS = (("avg", None, None), ("max", None, None), ("min", None, None), ("mix", 0.5, 1.0),
+         ("mix", -1.0, 0.25), ("learned", None, None), ("avgmax", None, None))
+FAST = ["--dataset", "digits", "--epochs", "1", "--train-subset", "256", "--threads", "1", "--workers", "1",
+        "--deterministic", "--precision", "fp32", "--alpha-grid", "0,1", "--beta-grid", "0,1", "--seeds", "2"]
+
+
+@pytest.fixture(autouse=True)
+def _deterministic_single_thread():
+    threads = torch.get_num_threads()
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(1)  # two threads on a busy 2-core machine run many times slower
+    yield
+    torch.use_deterministic_algorithms(False)
+    torch.set_num_threads(threads)
+
+
+def separate_models(host: str, dtype=torch.float32, model: str = "resnet20"):
+    models = []
+    for seed, (pool, alpha, beta) in enumerate(POOLS):
+        torch.manual_seed(seed)
+        models.append(make_model(model, num_classes=10, attention=host, pool=pool, alpha=alpha, beta=beta)
+                      .to(dtype, memory_format=torch.channels_last))
+    return models
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["fp32", "fp64"])
+@pytest.mark.parametrize("host", HOSTS)
+def test_fused_logits_loss_and_gradients_equal_the_separate_models(host, dtype):
+    models = separate_models(host, dtype)
+    fused = fuse_models(models)
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(len(models), 4, 3, 8, 8, generator=generator, dtype=dtype)
+    y = torch.randint(0, 10, (len(models), 4), generator=generator)
+
+    alone = torch.stack([m(x[k].contiguous(memory_format=torch.channels_last)) for k, m in enumerate(models)])
+    losses = torch.stack([F.cross_entropy(alone[k], y[k]) for k in range(len(models))])
+    losses.sum().backward()
+    together = fused(x)
+    fused_losses = F.cross_entropy(together.transpose(1, 2), y, reduction="none").mean(1)
+    fused_losses.sum().backward()
+
+    torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(fused_losses, losses, rtol=1e-5, atol=0)
+    # fp32: mkldnn's grouped 1x1 convolution (the SE / CBAM MLPs) rounds differently from the
+    # ungrouped one, and the hidden layer's gradient sums cancel; fp64 shows the fusion exact.
+    tolerance = 1e-4 if dtype == torch.float32 else 1e-10
+    for k, model in enumerate(models):
+        grads, state = split_state(fused, k, grad=True), split_state(fused, k)
+        for name, param in model.named_parameters():
+            assert (param.grad is None) == (name not in grads), name
+            if param.grad is not None:
+                error = (grads[name] - param.grad).norm() / param.grad.norm().clamp_min(1e-30)
+                assert error < tolerance, (k, name, error.item())
+        assert state.keys() == model.state_dict().keys()
+
+
+def digits_splits(dtype=torch.float32, images: int = 64):
+    config = resolve_config(train_subset=images)
+    train, test, _ = make_splits(config, load_dataset("digits"), torch.device("cpu"))
+    return Split(train.x.to(dtype), train.y), Split(test.x[:100].to(dtype), test.y[:100])
+
+
+def capture(monkeypatch, module, name: str) -> list:
+    made, original = [], getattr(module, name)
+    monkeypatch.setattr(module, name, lambda *a, **k: made.append(original(*a, **k)) or made[-1])
+    return made
+
+
+@pytest.mark.parametrize("host,pools", [("spem", ("max", "mix", "mix", "learned")), ("se", ("avg", "min", "avgmax"))])
+def test_twenty_fused_steps_end_where_separate_training_ends(monkeypatch, host, pools):
+    """The grouped model, `short` recipe, 32 digits, batch 8, 5 epochs: 20 steps.  In fp64: in fp32
+    the grouped kernels' different rounding (about 1e-7) is amplified by training itself (as a
+    change of thread count is), so after 20 steps some parameters differ by 1e-3 of their size."""
+    torch.set_default_dtype(torch.float64)  # the models' parameters
+    try:
+        train, test = digits_splits(torch.float64, images=32)
+        configs = [resolve_config(attention=host, pool=pool, alpha=0.5 - k / 4 if pool == "mix" else None,
+                                  beta=1.0 if pool == "mix" else None, seed=k, epochs=5, batch_size=8,
+                                  precision="fp32") for k, pool in enumerate(pools)]
+        alone = capture(monkeypatch, training, "make_model")
+        outcomes = [training.fit(c, train, test, None, 10, torch.device("cpu")) for c in configs]
+        fused = capture(monkeypatch, training_fused, "fuse_models")
+        fused_outcomes = training_fused.fit_fused(configs, train, test, None, 10, torch.device("cpu"), exact=False)
+    finally:
+        torch.set_default_dtype(torch.float32)
+    for k, model in enumerate(alone):
+        state = split_state(fused[0], k)
+        for name, value in model.state_dict().items():
+            scale = value.abs().max().clamp_min(1e-12)
+            assert (state[name] - value).abs().max() <= 1e-4 * scale, (k, name)
+        assert [r.keys() for r in fused_outcomes[k].history] == [r.keys() for r in outcomes[k].history]
+        for row, fused_row in zip(outcomes[k].history, fused_outcomes[k].history):  # lam, p_norm, p_turn too
+            for key, value in row.items():
+                assert fused_row[key] == pytest.approx(value, rel=1e-5, nan_ok=True), key
+
+
+def test_a_diverging_run_stops_alone_and_the_others_train_on(monkeypatch):
+    train, test = digits_splits()
+    configs = [resolve_config(pool="avg", seed=k, epochs=2, batch_size=16, precision="fp32")
+               for k in range(2)]
+    real = training_fused.fuse_models
+
+    def poisoned(models, exact):
+        fused = real(models, exact)
+        with torch.no_grad():
+            split_state(fused, 1)["conv1.weight"].fill_(float("nan"))  # run 1 diverges at once
+        return fused
+    monkeypatch.setattr(training_fused, "fuse_models", poisoned)
+    healthy, broken = training_fused.fit_fused(configs, train, test, None, 10, torch.device("cpu"), exact=False)
+    alone = training.fit(configs[0], train, test, None, 10, torch.device("cpu"))
+    assert broken.status == "diverged" and broken.history == []
+    assert healthy.status == "ok" and len(healthy.history) == 2
+    assert [r["test_acc"] for r in healthy.history] == pytest.approx([r["test_acc"] for r in alone.history], abs=0.5)
+
+
+def test_fuse_option_and_grouping():
+    assert fuse_size("off") == fuse_size("1") == 1 and fuse_size("4") == 4
+    assert fuse_size("auto", "cpu") == 1  # measured slower on CPUs
+    spec = build_spec({"alpha_grid": "0,1", "beta_grid": "0,1", "seeds": 3, "epochs": 1})
+    tasks = [RunTask(c.to_dict(), "out") for c in spec.configs()]
+    groups = group_tasks(tasks, 5)
+    assert [1 + len(g.fused_with) for g in groups] == [5, 5, 2]
+    assert sorted(c["seed"] for g in groups for c in (g.config, *g.fused_with)) == sorted(
+        c.seed for c in spec.configs())
+    other = RunTask(resolve_config(epochs=2).to_dict(), "out")  # another recipe: never fused with these
+    assert len(group_tasks([*tasks[:2], other], 4)) == 2
+
+
+def test_fused_sweep_matches_the_unfused_sweep(tmp_path):
+    fused = run_spe("sweep", *FAST, "--fuse", "4", "--out", tmp_path / "fused")
+    assert fused.code == 0, fused.stderr
+    alone = run_spe("sweep", *FAST, "--fuse", "off", "--out", tmp_path / "alone")
+    assert alone.code == 0, alone.stderr
+    together = {r["run_id"]: r for r in load_records(tmp_path / "fused")}
+    apart = {r["run_id"]: r for r in load_records(tmp_path / "alone")}
+    assert together.keys() == apart.keys() and len(apart) == 8
+    assert {r["env"]["fused"] for r in together.values()} == {4}
+    assert {r["env"]["fused"] for r in apart.values()} == {1}
+    for rid, record in together.items():
+        assert record["status"] == "ok"
+        assert abs(record["metrics"]["final_test_acc"] - apart[rid]["metrics"]["final_test_acc"]) <= 0.5
+        # Deterministic on a CPU, fused runs train through their own models' kernels: bit for bit.
+        assert record["history"][-1]["train_loss"] == apart[rid]["history"][-1]["train_loss"]
+
+
+GATED = """
+import sys, time, pathlib
+from spe_analysis import training_fused
+real, gate = training_fused.train_fused, pathlib.Path(sys.argv[1])
+def gated(configs, out_dir, **kwargs):  # the first group trains, the next one hangs until killed
+    if (gate / "first").exists():
+        (gate / "in-flight").touch()
+        while True:
+            time.sleep(1)
+    (gate / "first").touch()
+    return real(configs, out_dir, **kwargs)
+training_fused.train_fused = gated
+from spe_analysis.cli import main
+main(sys.argv[2:])
+"""
+
+
+def test_a_sigkilled_fused_sweep_resumes_to_exactly_the_grid(tmp_path):
+    out, gate = tmp_path / "D", tmp_path / "gate"
+    gate.mkdir()
+    args = ["sweep", *FAST, "--fuse", "4", "--out", str(out)]
+    sweep = subprocess.Popen([sys.executable, "-c", GATED, str(gate), *args], start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(1200):
+            if (gate / "in-flight").exists() or sweep.poll() is not None:
+                break
+            subprocess.run(["sleep", "0.1"])
+        assert (gate / "in-flight").exists(), sweep.communicate()
+    finally:
+        os.killpg(sweep.pid, signal.SIGKILL)
+        sweep.wait()
+    survivors = {p.name: p.read_bytes() for p in runs_dir(out).glob("*.json")}
+    assert len(survivors) == 4  # the first group; the second one was in flight
+    resumed = run_spe(*args)
+    assert resumed.code == 0, resumed.stderr
+    wanted = {c.run_id for c in build_spec({"alpha_grid": "0,1", "beta_grid": "0,1", "seeds": 2, "dataset": "digits",
+                                            "epochs": 1, "train_subset": 256, "precision": "fp32"}).configs()}
+    assert finished_ids(out) == wanted
+    assert all(read_record(p)["env"]["fused"] == 4 for p in runs_dir(out).glob("*.json"))
+    assert all((runs_dir(out) / name).read_bytes() == data for name, data in survivors.items())
+    assert not list((out / "locks").glob("*.lock"))
