@@ -2,16 +2,18 @@
 
 The recipe of figures/data/cifar10-se-resnet20/sweep.toml (SE-ResNet-20, batch 128, 32x32,
 its precision, 20,000 images x 6 epochs per run): one SGD step (forward, the runs' summed
-cross-entropy, backward, update) of K runs fused into one model (grouped kernels, as
-``spe sweep --fuse K`` trains them off ``--deterministic`` CPUs) against one step of one
-unfused run, taking turns in one process.  Today's best unfused layout is one run per worker:
+cross-entropy, backward, update) of K runs fused into one model, with each kernel layout of
+spe_analysis.fused (``split``: each run's own kernels, what ``spe sweep --fuse K`` uses on
+CPUs; ``grouped``: one grouped kernel for K runs, what it uses on GPUs), against one step of
+one unfused run, taking turns in one process.  Today's best unfused layout is one run per worker:
 on a CPU one single-threaded process per core (so one thread here stands for one core, and
 the ratio holds for the whole machine); on CUDA four processes share a GPU (measured 2.47x
 the runs per hour of one on an H200, REFERENCE.md), which one process cannot reproduce, so
 that factor is quoted beside the ratio.  Prints img/s per K, runs per hour, the ratio to
 unfused, and the share of the device's peak (model FLOPs counted by torch) where known.
 
-    python3 benchmarks/bench_fused.py [--device cpu|cuda] [--fuse 1,2,4] [--reps 3] [--threads 1]
+    python3 benchmarks/bench_fused.py [--device cpu|cuda] [--fuse 1,2,4] [--kernels split,grouped]
+                                      [--reps 3] [--threads 1]
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from interleave import add_device_options, describe, interleaved_medians, setup_device
-from spe_analysis.fused import fuse_models
+from spe_analysis.fused import KERNELS, fuse_models
 from spe_analysis.models import make_model
 
 RECIPE = Path(__file__).resolve().parents[1] / "figures/data/cifar10-se-resnet20/sweep.toml"
@@ -39,10 +41,10 @@ def recipe() -> dict:
             "images": spec["train_subset"] * spec["epochs"], "bf16": spec["precision"] == "bf16"}
 
 
-def build(k: int, r: dict, device):
+def build(k: int, kernels: str, r: dict, device):
     models = [make_model(r["model"], attention=r["attention"], pool=pool, alpha=a, beta=b)
               for pool, a, b in [("mix", 0.5, 0.5)] * k]
-    model = models[0] if k == 1 else fuse_models(models)
+    model = models[0] if k == 1 else fuse_models(models, kernels)
     return model.to(device, memory_format=torch.channels_last)
 
 
@@ -65,22 +67,25 @@ def peak(device) -> tuple[float, float] | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fuse", default=None, help="K values, comma list (default: 1,2,4 on CPU, "
-                        "1,4,8,16,32 on CUDA, as memory allows)")
+    parser.add_argument("--fuse", default=None, help="K values, comma list; 1 (unfused) always runs "
+                        "(default: 2,4 on CPU, 4,8,16,32 on CUDA, as memory allows)")
+    parser.add_argument("--kernels", default=",".join(KERNELS), help="fused kernel layouts, comma list "
+                        f"(default: {','.join(KERNELS)})")
     parser.add_argument("--reps", type=int, default=None, help="timed steps per K (default: 3 CPU, 30 CUDA)")
     add_device_options(parser)
     args = parser.parse_args()
     device = setup_device(args)
     cuda = device.type == "cuda"
-    ks = [int(k) for k in (args.fuse or ("1,4,8,16,32" if cuda else "1,2,4")).split(",")]
+    ks = sorted({1, *(int(k) for k in (args.fuse or ("4,8,16,32" if cuda else "2,4")).split(","))})  # 1: unfused
     reps = args.reps or (30 if cuda else 3)
     r = recipe()
     print(f"# {describe(device)}; recipe {RECIPE.parent.name}: {r['attention']}-{r['model']}, batch {r['batch']}, "
           f"{'bf16' if r['bf16'] else 'fp32'}, {r['images']} training images per run")
+    layouts = [(k, kernels) for k in ks for kernels in (["unfused"] if k == 1 else args.kernels.split(","))]
     variants, images, flops = {}, {}, {}
-    for k in ks:
+    for k, kernels in layouts:
         try:
-            model = build(k, r, device)
+            model = build(k, kernels, r, device)
             optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
             shape = (r["batch"], 3, 32, 32) if k == 1 else (k, r["batch"], 3, 32, 32)
             x = torch.randn(shape, device=device)
@@ -91,22 +96,23 @@ def main() -> None:
             if cuda:
                 torch.cuda.synchronize(device)
         except torch.OutOfMemoryError:
-            print(f"K={k}: out of memory, skipped")
+            print(f"K={k} {kernels}: out of memory, skipped")
             break
-        variants[k] = lambda model=model, optimizer=optimizer, x=x, y=y: step(model, optimizer, x, y, r["bf16"])
-        images[k], flops[k] = k * r["batch"], counter.get_total_flops()
+        variants[k, kernels] = lambda model=model, optimizer=optimizer, x=x, y=y: step(model, optimizer, x, y,
+                                                                                      r["bf16"])
+        images[k, kernels], flops[k, kernels] = k * r["batch"], counter.get_total_flops()
     seconds = interleaved_medians(variants, reps, warmup=1 if not cuda else 5, device=device)
-    base = images[ks[0]] / seconds[ks[0]]
+    base = images[layouts[0]] / seconds[layouts[0]]
     device_peak = peak(device)
-    print("K   step ms    img/s   runs/hour/worker   vs unfused   share of peak")
-    for k, s in seconds.items():
-        rate = images[k] / s
-        share = (f"{flops[k] / s / device_peak[0 if r['bf16'] else 1]:.1%}" if device_peak
+    print("K   kernels   step ms    img/s   runs/hour/worker   vs unfused   share of peak")
+    for (k, kernels), s in seconds.items():
+        rate = images[k, kernels] / s
+        share = (f"{flops[k, kernels] / s / device_peak[0 if r['bf16'] else 1]:.1%}" if device_peak
                  else "unknown")
-        print(f"{k:<3} {1000 * s:8.1f} {rate:8.0f}   {3600 * rate / r['images']:16.2f}   {rate / base:9.2f}x"
-              f"   {share}")
+        print(f"{k:<3} {kernels:<8} {1000 * s:8.1f} {rate:8.0f}   {3600 * rate / r['images']:16.2f}   "
+              f"{rate / base:9.2f}x   {share}")
     if cuda:
-        best = max(images[k] / seconds[k] for k in seconds) / base
+        best = max(images[v] / seconds[v] for v in seconds) / base
         print(f"best fused / four unfused workers per GPU (x{UNFUSED_PER_GPU} of one, REFERENCE.md): "
               f"{best / UNFUSED_PER_GPU:.2f}x")
 

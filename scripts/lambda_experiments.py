@@ -1,6 +1,7 @@
 """Train the runs behind the README's learned-pool (lambda dynamics) findings; finished runs are skipped.
 
-    python scripts/lambda_experiments.py cifar-pool-reg   # figures/data/cifar10-se-resnet20{,-reg0.01,-reg0}
+    python scripts/lambda_experiments.py cifar-pool-reg   # figures/data/cifar10-se-resnet20 (pool_reg 0.1),
+                                                          # docs/data/lambda/cifar10-se-resnet20-reg{0.01,0}
     python scripts/lambda_experiments.py digits-paper     # docs/data/lambda/digits-se-resnet20-paper-reg{0.1,0}
 
 A sweep always runs the mix grid, so these learned-only comparisons train through the library:
@@ -20,6 +21,7 @@ from spe_analysis.records import record_path
 from spe_analysis.training import train_run
 
 SE_SWEEP = Path("figures/data/cifar10-se-resnet20")
+LAMBDA = Path("docs/data/lambda")  # beside the cross-setting sweeps: they share SE_SWEEP's avg runs
 
 
 def cifar_pool_reg() -> list[tuple[Path, RunConfig]]:
@@ -27,7 +29,7 @@ def cifar_pool_reg() -> list[tuple[Path, RunConfig]]:
     spec = tomllib.loads((SE_SWEEP / "sweep.toml").read_text())
     shared = {k: v for k, v in spec.items() if k in RunConfig.__dataclass_fields__
               and k not in ("pool", "alpha", "beta", "seed")}
-    out = {0.1: SE_SWEEP, 0.01: Path(f"{SE_SWEEP}-reg0.01"), 0.0: Path(f"{SE_SWEEP}-reg0")}
+    out = {0.1: SE_SWEEP, 0.01: LAMBDA / f"{SE_SWEEP.name}-reg0.01", 0.0: LAMBDA / f"{SE_SWEEP.name}-reg0"}
     return [(out[reg], resolve_config(**{**shared, "pool": pool, "seed": seed,
                                           "pool_reg": reg if pool == "learned" else shared["pool_reg"]}))
             for seed in range(5) for reg in out for pool in ("avg", "learned")]
@@ -35,8 +37,7 @@ def cifar_pool_reg() -> list[tuple[Path, RunConfig]]:
 
 def digits_paper() -> list[tuple[Path, RunConfig]]:
     """The paper recipe's shape on digits: lr 0.1, x0.1 at 1/2 and 3/4 of 40 epochs."""
-    out = {0.1: Path("docs/data/lambda/digits-se-resnet20-paper-reg0.1"),
-           0.0: Path("docs/data/lambda/digits-se-resnet20-paper-reg0")}
+    out = {0.1: LAMBDA / "digits-se-resnet20-paper-reg0.1", 0.0: LAMBDA / "digits-se-resnet20-paper-reg0"}
     return [(out[reg], resolve_config(dataset="digits", preset="paper", epochs=40,
                                       milestones=[20, 30], pool=pool, seed=seed,
                                       pool_reg=reg if pool == "learned" else None))

@@ -2,12 +2,26 @@
 
 :func:`fuse_models` takes K models built by :func:`~spe_analysis.models.make_model` that
 differ only in pool (type, alpha, beta) and weights, and returns one :class:`FusedModel`
-whose channels are the K models' channels side by side: each convolution becomes a grouped
-convolution with K times the groups, each BatchNorm one over K x C channels (its statistics
-are per channel, so per run), the classifier one batched matrix product, each pool the
-run's own pool on the run's channels.  Every operation
-keeps the K runs apart, so with the K losses summed each run's parameters get exactly its
-own gradient, and SGD (momentum and weight decay are elementwise) gives each its own step.
+whose channels are the K models' channels side by side: each convolution's weights are the K
+runs' stacked, each BatchNorm is one over K x C channels (its statistics are per channel, so
+per run), the classifier one batched matrix product, each pool the run's own pool on the
+run's channels.  Every operation keeps the K runs apart, so with the K losses summed each
+run's parameters get exactly its own gradient, and SGD (momentum and weight decay are
+elementwise) gives each its own step.
+
+The kernels come two ways (``kernels``).  ``grouped`` (the default): each convolution is one
+grouped convolution with K times the groups, each attention module one module over K x C
+channels, the classifier one batched matrix product: one launch for K runs, what pays where
+small kernels are launch-bound (GPUs).  Their sums run in another order than a run's own
+(about 1e-7 relative), which training amplifies as it amplifies a change of thread count.
+``split`` (for ``--deterministic``): whatever sums in an order that depends on the channel
+count or the number of runs runs per run, through the run's own kernels: each convolution
+and the classifier on the run's channel block with its own weights, each attention module
+(whose pooling and gating sum over space) the run's own module.  That is bit for bit what
+the run's own model computes, at the cost of a copy per layer.
+
+The fused model owns what it is given: the runs' pools (learned ones keep their own p),
+and with ``split`` kernels their attention modules, are the given models' own modules.
 
 The fused model takes a (K, B, C, H, W) batch, run k's batch at index k, and returns
 (K, B, classes) logits.  :func:`split_state` gives run k's parameters and buffers under
@@ -19,6 +33,7 @@ import copy
 from collections import OrderedDict
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .errors import SpeError
@@ -42,8 +57,25 @@ class _Split:
                 for name, t in own if t is not None}
 
 
+KERNELS = ("split", "grouped")
+
+
+def _per_run(x: torch.Tensor, runs: int, weights, biases, forward) -> torch.Tensor:
+    """``forward(part, weight, bias)`` for each run's channel block of ``x`` with its own weights,
+    concatenated: the run's own ungrouped kernel, on input laid out as its own model lays it out."""
+    layout = torch.channels_last if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) \
+        else torch.contiguous_format
+    biases = [None] * runs if biases is None else biases
+    return torch.cat([forward(part.contiguous(memory_format=layout), weight, bias)
+                      for part, weight, bias in zip(x.chunk(runs, 1), weights, biases)], 1)
+
+
+def _chunks(param: torch.Tensor | None, runs: int):
+    return None if param is None else param.chunk(runs)
+
+
 class FusedConv2d(_Split, nn.Conv2d):
-    def __init__(self, convs: list[nn.Conv2d]):
+    def __init__(self, convs: list[nn.Conv2d], kernels: str):
         c, k = convs[0], len(convs)
         super().__init__(k * c.in_channels, k * c.out_channels, c.kernel_size, c.stride, c.padding,
                          c.dilation, k * c.groups, c.bias is not None, c.padding_mode)
@@ -52,6 +84,14 @@ class FusedConv2d(_Split, nn.Conv2d):
         if c.bias is not None:
             self.bias = nn.Parameter(_cat([m.bias for m in convs], 0))
             self._dims["bias"], self._shapes["bias"] = 0, c.bias.shape
+        self.runs, self.kernels, self.run_groups = k, kernels, c.groups
+
+    def forward(self, x):
+        if self.kernels == "grouped":
+            return super().forward(x)
+        return _per_run(x, self.runs, self.weight.chunk(self.runs), _chunks(self.bias, self.runs),
+                        lambda part, weight, bias: F.conv2d(part, weight, bias, self.stride, self.padding,
+                                                            self.dilation, self.run_groups))
 
 
 class FusedBatchNorm2d(_Split, nn.BatchNorm2d):
@@ -68,20 +108,20 @@ class FusedBatchNorm2d(_Split, nn.BatchNorm2d):
 
 
 class FusedLinear(_Split, nn.Module):
-    """K linear layers as one batched matrix product: (B, K * F) -> (B, K * out).
+    """K linear layers, (B, K * F) -> (B, K * out): grouped, one batched matrix product (whose
+    outputs equal each run's nn.Linear; its bias gradient sums in another order)."""
 
-    baddbmm gives each run exactly what its own nn.Linear gives (a grouped 1x1 convolution
-    does not)."""
-
-    def __init__(self, linears: list[nn.Linear]):
+    def __init__(self, linears: list[nn.Linear], kernels: str):
         super().__init__()
-        lin, self.runs = linears[0], len(linears)
+        lin, self.runs, self.kernels = linears[0], len(linears), kernels
         self.weight = nn.Parameter(_cat([m.weight for m in linears], 0).view(self.runs, *lin.weight.shape))
         self.bias = nn.Parameter(_cat([m.bias for m in linears], 0).view(self.runs, 1, -1))
         self._dims = {"weight": 0, "bias": 0}
         self._shapes = {"weight": lin.weight.shape, "bias": lin.bias.shape}
 
     def forward(self, x):
+        if self.kernels == "split":
+            return _per_run(x, self.runs, self.weight, self.bias.flatten(1), F.linear)
         batch = x.shape[0]
         x = x.view(batch, self.runs, -1).transpose(0, 1)
         return torch.baddbmm(self.bias, x, self.weight.transpose(1, 2)).transpose(0, 1).reshape(batch, -1)
@@ -91,7 +131,7 @@ class FusedChannelConv(_Split, nn.Conv1d):
     """ECA's 1-D convolution across channels, each run's over its own channels only:
     (B, 1, K * C) -> (B, 1, K * C), zero-padded at each run's edges as alone."""
 
-    def __init__(self, convs: list[nn.Conv1d]):
+    def __init__(self, convs: list[nn.Conv1d], kernels: str):
         c, k = convs[0], len(convs)
         if c.in_channels != 1 or c.out_channels != 1:
             raise SpeError("only ECA's one-channel Conv1d can be fused")
@@ -101,11 +141,34 @@ class FusedChannelConv(_Split, nn.Conv1d):
         if c.bias is not None:
             self.bias = nn.Parameter(_cat([m.bias for m in convs], 0))
             self._dims["bias"], self._shapes["bias"] = 0, c.bias.shape
-        self.runs = k
+        self.runs, self.kernels = k, kernels
 
     def forward(self, y):
         batch = y.shape[0]
-        return super().forward(y.reshape(batch, self.runs, -1)).reshape(batch, 1, -1)
+        y = y.reshape(batch, self.runs, -1)
+        if self.kernels == "grouped":
+            return super().forward(y).reshape(batch, 1, -1)
+        return _per_run(y, self.runs, self.weight.chunk(self.runs), _chunks(self.bias, self.runs),
+                        lambda part, weight, bias: F.conv1d(part, weight, bias, self.stride,
+                                                            self.padding)).reshape(batch, 1, -1)
+
+
+class PerRun(nn.Module):
+    """K modules, each on its run's channel block, laid out as in the run's own model."""
+
+    def __init__(self, modules: list[nn.Module]):
+        super().__init__()
+        self.runs, self.each = len(modules), nn.ModuleList(modules)
+
+    def forward(self, x):
+        return torch.cat([module(part.contiguous(memory_format=torch.channels_last))
+                          for module, part in zip(self.each, x.chunk(self.runs, 1))], 1)
+
+    def split(self, k: int, runs: int, grad: bool = False) -> dict[str, torch.Tensor]:
+        module = self.each[k]
+        if grad:
+            return {name: p.grad for name, p in module.named_parameters() if p.grad is not None}
+        return module.state_dict(keep_vars=True)
 
 
 class FusedPool(GlobalPool):
@@ -183,20 +246,22 @@ class FusedPool(GlobalPool):
 _SPLIT_ALONG_CHANNELS = "_channel_parameters"  # set on fused shells whose own parameters are (1, C, 1, 1)
 
 
-def _fuse(modules: list[nn.Module]) -> nn.Module:
+def _fuse(modules: list[nn.Module], kernels: str) -> nn.Module:
     first = modules[0]
     if any(type(m) is not type(first) for m in modules) and not isinstance(first, GlobalPool):
         raise SpeError(f"cannot fuse different modules: {sorted({type(m).__name__ for m in modules})}")
     if isinstance(first, nn.Conv2d):
-        return FusedConv2d(modules)
+        return FusedConv2d(modules, kernels)
     if isinstance(first, nn.BatchNorm2d):
         return FusedBatchNorm2d(modules)
     if isinstance(first, nn.Linear):
-        return FusedLinear(modules)
+        return FusedLinear(modules, kernels)
     if isinstance(first, nn.Conv1d):
-        return FusedChannelConv(modules)
+        return FusedChannelConv(modules, kernels)
     if isinstance(first, GlobalPool):
         return FusedPool(modules)
+    if kernels == "split" and any(isinstance(child, GlobalPool) for child in first.children()):
+        return PerRun(modules)  # an attention host: its pooling and gating sum over space
     # A container or host: the same forward over fused children.  Its own parameters (SPEM's
     # w1, b1, w2, b2, each (1, C, 1, 1)) are concatenated along the channel axis.
     shell = copy.copy(first)
@@ -209,17 +274,19 @@ def _fuse(modules: list[nn.Module]) -> nn.Module:
         raise SpeError(f"cannot fuse {type(first).__name__}: it has buffers of its own")
     shell.__dict__[_SPLIT_ALONG_CHANNELS] = tuple(shell._parameters)
     for name in first._modules:
-        shell._modules[name] = _fuse([m._modules[name] for m in modules])
+        shell._modules[name] = _fuse([m._modules[name] for m in modules], kernels)
     return shell
 
 
 class FusedModel(nn.Module):
     """K runs as one: (K, B, C, H, W) -> (K, B, classes)."""
 
-    def __init__(self, models: list[nn.Module]):
+    def __init__(self, models: list[nn.Module], kernels: str = "grouped"):
         super().__init__()
+        if kernels not in KERNELS:
+            raise SpeError(f"unknown kernels {kernels!r}; expected one of {', '.join(KERNELS)}")
         self.runs = len(models)
-        self.net = _fuse(models)
+        self.net = _fuse(models, kernels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         runs, batch = x.shape[:2]
@@ -229,37 +296,21 @@ class FusedModel(nn.Module):
         return logits.view(batch, runs, -1).transpose(0, 1)
 
 
-class SeparateModels(nn.Module):
-    """The K models side by side with a fused model's interface, each through its own
-    kernels: bit for bit what each gives alone.  Grouped kernels round differently (about
-    1e-7), and training amplifies any such difference as it does a change of thread count."""
-
-    def __init__(self, models: list[nn.Module]):
-        super().__init__()
-        self.runs = len(models)
-        self.models = nn.ModuleList(models)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.stack([m(x[k].contiguous(memory_format=torch.channels_last))
-                            for k, m in enumerate(self.models)])
+def default_kernels(deterministic: bool) -> str:
+    """Deterministic training reproduces each run's own bit for bit; otherwise one launch for K."""
+    return "split" if deterministic else "grouped"
 
 
-def fuse_models(models: list[nn.Module], exact: bool = False) -> FusedModel | SeparateModels:
-    """One model training the K ``models`` at once (their weights copied, pools kept); with
-    ``exact``, the models themselves one after another (:class:`SeparateModels`)."""
+def fuse_models(models: list[nn.Module], kernels: str = "grouped") -> FusedModel:
+    """One model training the K ``models`` at once (their weights copied, pools kept)."""
     if not models:
         raise SpeError("nothing to fuse")
-    return SeparateModels(models) if exact else FusedModel(models)
+    return FusedModel(models, kernels)
 
 
 def split_state(fused: FusedModel, k: int, grad: bool = False) -> dict[str, torch.Tensor]:
     """Run k's parameters and buffers (views into the fused ones), named as in its own model;
     with ``grad``, its parameters' gradients instead."""
-    if isinstance(fused, SeparateModels):
-        model = fused.models[k]
-        if grad:
-            return {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
-        return model.state_dict(keep_vars=True)
     out: dict[str, torch.Tensor] = {}
 
     def walk(module: nn.Module, prefix: str) -> None:

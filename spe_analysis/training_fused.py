@@ -7,9 +7,8 @@ from its own generator in fit's order; the loss is the sum of the runs' losses, 
 run's parameters get its own gradient and SGD its own step.  Every run gets its own
 history, metrics and ``spe.run/1`` record; a run whose loss becomes non-finite is recorded
 ``diverged`` at the end of that epoch while the others go on (its numbers stay inside its
-own channels).  With ``--deterministic`` on a CPU the runs train in lockstep through their
-own models' kernels, bit for bit as alone; elsewhere grouped kernels round differently (about
-1e-7 relative), which training amplifies as it does any change of summation order.
+own channels).  With ``--deterministic`` the fused model's kernels are each run's own, so each
+run trains bit for bit as alone (:mod:`spe_analysis.fused`).
 """
 from __future__ import annotations
 
@@ -25,7 +24,7 @@ from .augment import augment_batch
 from .config import RunConfig
 from .data import load_dataset
 from .errors import SpeError
-from .fused import fuse_models
+from .fused import default_kernels, fuse_models
 from .models import MODEL_NAMES, learned_lams, learned_pools, make_model, pool_regularizer
 from .pool_dynamics import PoolDynamics
 from .records import utc_now, write_record
@@ -52,10 +51,10 @@ def _order(config: RunConfig) -> tuple:
 
 def fit_fused(configs: list[RunConfig], train: Split, test: Split, val: Split | None, num_classes: int,
               device: torch.device, on_progress: Progress | None = None,
-              exact: bool | None = None) -> list[Outcome]:
+              kernels: str | None = None) -> list[Outcome]:
     """Train the runs of ``configs`` (one fusion key, same-pool runs next to each other) as one
-    model; one Outcome per run, in order.  ``exact``: each run through its own model's kernels
-    (:class:`~spe_analysis.fused.SeparateModels`); default: when deterministic on a CPU."""
+    model; one Outcome per run, in order.  ``kernels``: how the fused model convolves
+    (:data:`~spe_analysis.fused.KERNELS`; default: ``split`` when deterministic, else ``grouped``)."""
     if len({fusion_key(c) for c in configs}) != 1 or None in {fusion_key(c) for c in configs}:
         raise SpeError("only runs that differ in nothing but pool, alpha, beta and seed can be fused")
     config, runs = configs[0], len(configs)
@@ -65,9 +64,8 @@ def fit_fused(configs: list[RunConfig], train: Split, test: Split, val: Split | 
         generators.append(torch.Generator().manual_seed(c.seed))  # data order and augmentation
         models.append(make_model(c.model, num_classes=num_classes, in_channels=train.x.shape[1],
                                  attention=c.attention, pool=c.pool, alpha=c.alpha, beta=c.beta))
-    if exact is None:  # deterministic on a CPU, where grouped kernels do not pay anyway
-        exact = device.type == "cpu" and torch.are_deterministic_algorithms_enabled()
-    model = fuse_models(models, exact).to(device, memory_format=torch.channels_last)
+    kernels = kernels or default_kernels(torch.are_deterministic_algorithms_enabled())
+    model = fuse_models(models, kernels).to(device, memory_format=torch.channels_last)
     # Each run's learned pools are its own modules inside the fused model: a run's regulariser,
     # lam and pool dynamics are read from them as from a model of its own.
     own_pools = [torch.nn.ModuleList(learned_pools(m)) for m in models]

@@ -42,44 +42,71 @@ def _deterministic_single_thread():
     torch.set_num_threads(threads)
 
 
-def separate_models(host: str, dtype=torch.float32, model: str = "resnet20"):
+def separate_models(host: str, dtype=torch.float32, model: str = "resnet20", pools=POOLS):
     models = []
-    for seed, (pool, alpha, beta) in enumerate(POOLS):
+    for seed, (pool, alpha, beta) in enumerate(pools):
         torch.manual_seed(seed)
         models.append(make_model(model, num_classes=10, attention=host, pool=pool, alpha=alpha, beta=beta)
                       .to(dtype, memory_format=torch.channels_last))
     return models
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["fp32", "fp64"])
-@pytest.mark.parametrize("host", HOSTS)
-def test_fused_logits_loss_and_gradients_equal_the_separate_models(host, dtype):
-    models = separate_models(host, dtype)
-    fused = fuse_models(models)
+def one_step_apart_and_fused(host: str, dtype, kernels: str, model: str = "resnet20", pools=POOLS):
+    """The K separate models and, built alike, the fused one, after one forward and backward on
+    the same batches: (separate models, their logits, losses; fused model, logits, losses)."""
+    models = separate_models(host, dtype, model, pools)
+    fused = fuse_models(separate_models(host, dtype, model, pools), kernels)  # it owns its models' modules
     generator = torch.Generator().manual_seed(1)
     x = torch.randn(len(models), 4, 3, 8, 8, generator=generator, dtype=dtype)
     y = torch.randint(0, 10, (len(models), 4), generator=generator)
-
     alone = torch.stack([m(x[k].contiguous(memory_format=torch.channels_last)) for k, m in enumerate(models)])
     losses = torch.stack([F.cross_entropy(alone[k], y[k]) for k in range(len(models))])
     losses.sum().backward()
     together = fused(x)
-    fused_losses = F.cross_entropy(together.transpose(1, 2), y, reduction="none").mean(1)
+    fused_losses = torch.stack([F.cross_entropy(together[k], y[k]) for k in range(len(models))])  # as fit_fused
     fused_losses.sum().backward()
+    return models, alone, losses, fused, together, fused_losses
 
-    torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(fused_losses, losses, rtol=1e-5, atol=0)
-    # fp32: mkldnn's grouped 1x1 convolution (the SE / CBAM MLPs) rounds differently from the
-    # ungrouped one, and the hidden layer's gradient sums cancel; fp64 shows the fusion exact.
-    tolerance = 1e-4 if dtype == torch.float32 else 1e-10
+
+def gradient_errors(models, fused) -> dict[tuple[int, str], float]:
+    """|fused - alone| / |alone| (2-norms) of every parameter's gradient, by (run, name)."""
+    errors = {}
     for k, model in enumerate(models):
         grads, state = split_state(fused, k, grad=True), split_state(fused, k)
+        assert state.keys() == model.state_dict().keys()
         for name, param in model.named_parameters():
             assert (param.grad is None) == (name not in grads), name
             if param.grad is not None:
-                error = (grads[name] - param.grad).norm() / param.grad.norm().clamp_min(1e-30)
-                assert error < tolerance, (k, name, error.item())
-        assert state.keys() == model.state_dict().keys()
+                errors[k, name] = ((grads[name] - param.grad).norm() / param.grad.norm().clamp_min(1e-30)).item()
+    return errors
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_split_kernels_give_every_run_its_own_logits_loss_and_gradients_bit_for_bit(host):
+    """CPU, fp32, deterministic: the issue asks for 1e-5; the fused model gives exactly 0."""
+    models, alone, losses, fused, together, fused_losses = one_step_apart_and_fused(host, torch.float32, "split")
+    assert torch.equal(together, alone) and torch.equal(fused_losses, losses)
+    assert set(gradient_errors(models, fused).values()) == {0.0}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["fp32", "fp64"])
+@pytest.mark.parametrize("host", HOSTS)
+def test_grouped_kernels_route_each_runs_gradient_to_it(host, dtype):
+    """Grouped kernels sum in another order: in fp64 the fusion shows exact (1e-10); in fp32
+    the gradients agree to 1e-5 of their size (measured: at most 5e-6)."""
+    models, alone, losses, fused, together, fused_losses = one_step_apart_and_fused(host, dtype, "grouped")
+    torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(fused_losses, losses, rtol=1e-5, atol=0)
+    tolerance = 1e-5 if dtype == torch.float32 else 1e-10
+    assert max(gradient_errors(models, fused).values()) < tolerance
+
+
+@pytest.mark.parametrize("model", ["resnet56", "resnet110", "resnet164"])
+def test_deeper_models_fuse_too(model):
+    pools = (("avg", None, None), ("mix", 0.5, 1.0))
+    models, alone, losses, fused, together, fused_losses = one_step_apart_and_fused(
+        "se", torch.float32, "split", model, pools)
+    assert torch.equal(together, alone) and set(gradient_errors(models, fused).values()) == {0.0}
 
 
 def digits_splits(dtype=torch.float32, images: int = 64):
@@ -94,21 +121,28 @@ def capture(monkeypatch, module, name: str) -> list:
     return made
 
 
-@pytest.mark.parametrize("host,pools", [("spem", ("max", "mix", "mix", "learned")), ("se", ("avg", "min", "avgmax"))])
-def test_twenty_fused_steps_end_where_separate_training_ends(monkeypatch, host, pools):
-    """The grouped model, `short` recipe, 32 digits, batch 8, 5 epochs: 20 steps.  In fp64: in fp32
-    the grouped kernels' different rounding (about 1e-7) is amplified by training itself (as a
-    change of thread count is), so after 20 steps some parameters differ by 1e-3 of their size."""
-    torch.set_default_dtype(torch.float64)  # the models' parameters
+TWENTY_STEPS = [("spem", ("max", "mix", "mix", "learned")), ("se", ("avg", "min", "avgmax")),
+                ("eca", ("avg", "learned")), ("cbam", ("mix", "learned"))]
+
+
+@pytest.mark.parametrize("kernels,dtype", [("split", torch.float32), ("grouped", torch.float64)])
+@pytest.mark.parametrize("host,pools", TWENTY_STEPS, ids=[host for host, _ in TWENTY_STEPS])
+def test_twenty_fused_steps_end_where_separate_training_ends(monkeypatch, host, pools, kernels, dtype):
+    """`short` recipe, 32 digits, batch 8, 5 epochs: 20 steps.  Split kernels in fp32: the
+    issue's 1e-4 of each parameter's largest value (they end bit for bit equal).  Grouped
+    kernels in fp64: in fp32 their other summation order (about 1e-7) is amplified by training
+    itself, as a change of thread count is, to 1e-3 of some parameters after 20 steps."""
+    torch.set_default_dtype(dtype)  # the models' parameters
     try:
-        train, test = digits_splits(torch.float64, images=32)
+        train, test = digits_splits(dtype, images=32)
         configs = [resolve_config(attention=host, pool=pool, alpha=0.5 - k / 4 if pool == "mix" else None,
                                   beta=1.0 if pool == "mix" else None, seed=k, epochs=5, batch_size=8,
                                   precision="fp32") for k, pool in enumerate(pools)]
         alone = capture(monkeypatch, training, "make_model")
         outcomes = [training.fit(c, train, test, None, 10, torch.device("cpu")) for c in configs]
         fused = capture(monkeypatch, training_fused, "fuse_models")
-        fused_outcomes = training_fused.fit_fused(configs, train, test, None, 10, torch.device("cpu"), exact=False)
+        fused_outcomes = training_fused.fit_fused(configs, train, test, None, 10, torch.device("cpu"),
+                                                    kernels=kernels)
     finally:
         torch.set_default_dtype(torch.float32)
     for k, model in enumerate(alone):
@@ -128,13 +162,14 @@ def test_a_diverging_run_stops_alone_and_the_others_train_on(monkeypatch):
                for k in range(2)]
     real = training_fused.fuse_models
 
-    def poisoned(models, exact):
-        fused = real(models, exact)
+    def poisoned(models, kernels):
+        fused = real(models, kernels)
         with torch.no_grad():
             split_state(fused, 1)["conv1.weight"].fill_(float("nan"))  # run 1 diverges at once
         return fused
     monkeypatch.setattr(training_fused, "fuse_models", poisoned)
-    healthy, broken = training_fused.fit_fused(configs, train, test, None, 10, torch.device("cpu"), exact=False)
+    healthy, broken = training_fused.fit_fused(configs, train, test, None, 10, torch.device("cpu"),
+                                               kernels="grouped")
     alone = training.fit(configs[0], train, test, None, 10, torch.device("cpu"))
     assert broken.status == "diverged" and broken.history == []
     assert healthy.status == "ok" and len(healthy.history) == 2
@@ -167,7 +202,7 @@ def test_fused_sweep_matches_the_unfused_sweep(tmp_path):
     for rid, record in together.items():
         assert record["status"] == "ok"
         assert abs(record["metrics"]["final_test_acc"] - apart[rid]["metrics"]["final_test_acc"]) <= 0.5
-        # Deterministic on a CPU, fused runs train through their own models' kernels: bit for bit.
+        # On a CPU the fused model runs split kernels: bit for bit each run's own training.
         assert record["history"][-1]["train_loss"] == apart[rid]["history"][-1]["train_loss"]
 
 

@@ -12,7 +12,8 @@ from scipy import stats
 
 from spe_analysis.errors import SpeError
 from spe_analysis.stats import analyze
-from spe_analysis.stats.across_settings import OneSetting, meta_analyze
+from spe_analysis.stats.across_settings import OneSetting, SharedBaseline, meta_analyze
+from spe_analysis.stats.cells import split_groups
 from spe_analysis.stats.meta import ZERO_VARIANCE, pool, tau2_dl, tau2_pm
 from synthetic_runs import synthetic_record
 
@@ -251,3 +252,15 @@ def test_bad_input_is_refused():
             meta_analyze(records_of(), **bad)
     with pytest.raises(SpeError):
         meta_analyze([])
+
+
+def test_settings_that_share_avg_runs_are_not_pooled():
+    """pool_reg settings: one set of avg runs serves learned runs of every pool_reg (spe stats
+    --group-by pool_reg), but pooled as separate studies it would be counted once per setting."""
+    avg = [synthetic_record("avg", seed=s, final_acc=90 + s / 10, pool_reg=0.1) for s in range(3)]
+    learned = [synthetic_record("learned", seed=s, final_acc=89 + s / 10, pool_reg=reg)
+               for reg in (0.1, 0.0) for s in range(3)]
+    with pytest.raises(SharedBaseline, match="share avg runs"):
+        meta_analyze(avg + learned)
+    groups = split_groups(avg + learned, ["pool_reg"])  # spe stats --group-by pool_reg compares them
+    assert [len(members) for _, members in groups] == [6, 6]

@@ -13,7 +13,7 @@ from .app import app
 from .options import (Correction, GroupBy, Margin, MetaCi, MethodRe, Metric, Significance,
                       SweepDirs, keys)
 from .records import warn_unreadable
-from .stats import FORMATS, _console, _rich_table
+from .verdict_tables import TABLE_FORMATS, table_console, verdict_table
 
 
 @app.command()
@@ -27,7 +27,7 @@ def meta(
     margin: Margin = 0.5,
     significance: Significance = 0.05,
     format: Annotated[str, typer.Option(
-        "--format", help=f"Output: {', '.join(FORMATS)} (json: schema spe.meta/1).")] = "table",
+        "--format", help=f"Output: {', '.join(TABLE_FORMATS)} (json: schema spe.meta/1).")] = "table",
 ) -> None:
     """Pool each cell's difference to avg across settings (hosts, datasets, ...).
 
@@ -37,7 +37,7 @@ def meta(
     random-effects model, the pooled p-values corrected across cells, and the verdict follows
     the rules of spe stats. Each setting's own spe stats verdict is shown beside.
     """
-    choose("format", format, FORMATS)
+    choose("format", format, TABLE_FORMATS)
     data = load_meta(directories, keys(group_by), metric=metric, method_re=method_re, ci=ci,
                      correction=correction, margin=margin, significance=significance)
     warn_unreadable(data.unreadable)
@@ -49,10 +49,10 @@ def meta(
     elif format == "markdown":
         print(meta_tables.to_markdown(result), end="")
     else:
-        console = _console()
-        console.print(_rich_table(meta_tables.title(result), meta_tables.COLUMNS,
+        console = table_console()
+        console.print(verdict_table(meta_tables.title(result), meta_tables.COLUMNS,
                                   meta_tables.display_rows(result)))
-        console.print(_rich_table("Each setting alone (delta, spe stats verdict)",
+        console.print(verdict_table("Each setting alone (delta, spe stats verdict)",
                                   meta_tables.setting_columns(result),
                                   meta_tables.setting_rows(result)))
         console.print(meta_tables.baselines(result), highlight=False)

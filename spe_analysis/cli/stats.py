@@ -5,10 +5,6 @@ import json
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
 from ..errors import choose
 from ..stats import analyze, seed_correlation, split_groups, tables
 from ..stats.intervals import BCA_MIN_N
@@ -16,40 +12,18 @@ from ..sweep import sequential
 from .app import app
 from .options import Correction, Margin, Metric, Significance, SweepDir, Test
 from .records import read_sweep
-
-FORMATS = ("table", "json", "csv", "markdown")
-# Colour only repeats the word in the verdict column; blue/orange stay apart for colour-blind readers.
-VERDICT_STYLES = {"better": "bold blue", "equivalent": "cyan", "worse": "bold dark_orange",
-                  "inconclusive": "yellow", "insufficient": "dim", "baseline": "bold"}
-
-
-def _console() -> Console:
-    console = Console()
-    return console if console.is_terminal else Console(width=160)  # files and pipes: no wrapping
-
-
-def _rich_table(title: str, columns, rows) -> Table:
-    table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column, justify="left" if column in ("cell", "verdict") else "right")
-    for row in rows:
-        verdict = row.get("verdict")
-        values = [Text(row[c], style=VERDICT_STYLES.get(verdict, "")) if c == "verdict" else row[c]
-                  for c in columns]
-        table.add_row(*values, style="bold" if verdict == "baseline" else None)
-    return table
-
+from .verdict_tables import TABLE_FORMATS, table_console, verdict_table
 
 def _print_tables(results: list[dict[str, Any]], pairing: bool) -> None:
-    console = _console()
+    console = table_console()
     for result in results:
         if pairing:
             group = ", ".join(f"{k}={v}" for k, v in result.get("group", {}).items())
-            console.print(_rich_table(f"Seed pairing of {result['metric']} {group}".strip(),
+            console.print(verdict_table(f"Seed pairing of {result['metric']} {group}".strip(),
                                       tables.PAIRING_COLUMNS, tables.pairing_rows(result)))
             console.print(result["statement"], highlight=False)
         else:
-            console.print(_rich_table(tables.title(result), tables.COLUMNS,
+            console.print(verdict_table(tables.title(result), tables.COLUMNS,
                                       tables.display_rows(result)))
             console.print(f"95% CI of delta: t = Welch t-interval (fewer than {BCA_MIN_N} runs in "
                           f"an arm), bca = BCa bootstrap (fixed seed), rci = repeated CI at the look where a "
@@ -68,7 +42,7 @@ def stats(
     margin: Margin = 0.5,
     significance: Significance = 0.05,
     format: Annotated[str, typer.Option(
-        "--format", help=f"Output: {', '.join(FORMATS)} (json as in CONTRACT.md).")] = "table",
+        "--format", help=f"Output: {', '.join(TABLE_FORMATS)} (json as in CONTRACT.md).")] = "table",
     group_by: Annotated[Optional[str], typer.Option(
         help="Config keys (comma list) to analyse apart, for runs that differ in more than "
              "pool/alpha/beta/seed, e.g. 'dataset'.", show_default=False)] = None,
@@ -89,7 +63,7 @@ def stats(
     A group-sequential sweep is analysed as it was run: each cell at the look where it stopped,
     against that look's boundary, with the design's alpha and margin (from DIR/sweep.toml).
     """
-    choose("format", format, FORMATS)
+    choose("format", format, TABLE_FORMATS)
     records = read_sweep(directory)
     keys = [k.strip() for k in (group_by or "").split(",") if k.strip()]
     groups = split_groups(records, keys)

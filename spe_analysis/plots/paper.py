@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import SpeError
-from ..stats.across_settings import OneSetting
+from ..stats.across_settings import OneSetting, SharedBaseline
 from . import ALL, META_KINDS, Drawn, draw, load_sweep
 from .data import Sweep
 from .settings import load_meta
@@ -35,7 +35,7 @@ def sweep_dirs(data: str | Path) -> list[Path]:
 def draw_paper_figures(data: str | Path, out: str | Path) -> dict[str, Drawn]:
     """Draw every kind the data supports for each sweep under ``data`` into ``out`` as
     ``<sweep-name>-<kind>.pdf`` and ``.png``, and forest and verdicts of all of them together
-    as ``meta-<kind>`` (skipped when they form one setting); returns what was drawn and
+    as ``meta-<kind>`` (skipped when they form one setting or share avg runs); returns what was drawn and
     skipped, by sweep (and ``meta``)."""
     paths = sweep_dirs(data)
     sweeps: list[Sweep] = [load_sweep(path) for path in paths]  # all checked first
@@ -43,7 +43,7 @@ def draw_paper_figures(data: str | Path, out: str | Path) -> dict[str, Drawn]:
              for sweep in sweeps}
     try:
         meta = load_meta(paths)
-    except OneSetting as exc:
+    except (OneSetting, SharedBaseline) as exc:
         drawn[META] = Drawn(skipped={kind: str(exc) for kind in META_KINDS})
     else:
         drawn[META] = draw(meta, ALL, out, PAPER_FORMATS, prefix=f"{META}-")

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 from ..errors import SpeError, choose
 from . import corrections
 from .analysis import check_options, compare
-from .cells import BASELINE, Cell, check_metric, collect, differing_keys, grid_order, split_groups
+from .cells import BASELINE, Cell, cell_of, check_metric, collect, differing_keys, grid_order, split_groups
 from .meta import CI_METHODS, METHODS_RE, pool
 from .verdicts import CORRECTION_NAMES, VERDICTS, verdict
 
@@ -26,6 +26,11 @@ CI_NAMES = {"hksj": "HKSJ t", "normal": "normal"}
 
 class OneSetting(SpeError):
     """The runs form a single setting: there is nothing to compare across."""
+
+
+class SharedBaseline(SpeError):
+    """Two settings share avg runs (e.g. pool_reg settings, whose avg runs serve every
+    pool_reg): their effects are correlated, so they are not independent studies to pool."""
 
 
 def setting_name(config: Mapping[str, Any]) -> str:
@@ -46,6 +51,19 @@ def settings_of(records: Sequence[Mapping[str, Any]], group_by: Sequence[str] = 
                        "differs); give several sweep DIRs that differ in a key such as attention "
                        "or dataset, or --group-by KEY")
     return groups
+
+
+def check_independent(groups: Sequence[tuple[dict[str, Any], list[Mapping[str, Any]]]]) -> None:
+    """SharedBaseline when an avg run belongs to two settings."""
+    owner: dict[str, str] = {}
+    for config, members in groups:
+        name = setting_name(config)
+        for record in members:
+            run_id = record.get("run_id")
+            if run_id is not None and cell_of(record) == BASELINE and owner.setdefault(run_id, name) != name:
+                raise SharedBaseline(
+                    f"settings '{owner[run_id]}' and '{name}' share avg runs, so they are not "
+                    "independent studies and cannot be pooled; compare them with spe stats --group-by KEY")
 
 
 def check_meta_options(method_re: str, ci: str, correction: str, margin: float,
@@ -106,10 +124,12 @@ def meta_analyze(records: Sequence[Mapping[str, Any]], group_by: Sequence[str] =
 
     Cells come in grid order; each has one study per setting, in the order of ``settings``
     (``n`` 0 and nulls where the setting has no run of the cell).  Every float is finite or
-    None.  SpeError on bad options, no records, one setting, or settings that share no cell.
+    None.  SpeError on bad options, no records, one setting, settings that share avg runs
+    (SharedBaseline), or settings that share no cell.
     """
     check_meta_options(method_re, ci, correction, margin, significance)
     groups = settings_of(records, group_by)
+    check_independent(groups)
     check_metric(records, metric)
     settings, by_cell = [], {}
     for config, members in groups:
