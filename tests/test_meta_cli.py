@@ -122,15 +122,14 @@ def test_a_run_copied_into_two_directories_counts_once(dirs, as_json, tmp_path):
     assert json.loads(result.stdout)["settings"] == as_json["settings"]
 
 
-def test_one_avg_baseline_serves_learned_runs_of_each_pool_reg(tmp_path):
-    """pool_reg changes nothing in an avg run: its runs join every pool_reg setting."""
+def test_one_avg_baseline_serves_learned_runs_of_each_pool_reg_in_stats_not_meta(tmp_path):
+    """pool_reg changes nothing in an avg run: its runs join every pool_reg group of spe stats,
+    and so the pool_reg settings are not independent studies that spe meta could pool."""
     write_sweep(tmp_path / "reg", {AVG: [90.0, 90.2, 89.9]})
     for reg, accs in ((0.1, [88.0, 88.4, 88.1]), (0.0, [90.1, 90.3, 90.0])):
         write_sweep(tmp_path / "reg", {("learned", None, None): accs}, pool_reg=reg)
-    result = run_spe("meta", tmp_path / "reg", "--format", "json")
-    assert result.code == 0, result.stderr
-    data = json.loads(result.stdout)
-    assert [(s["name"], s["baseline"]["n"]) for s in data["settings"]] == [
-        ("pool_reg=0.0", 3), ("pool_reg=0.1", 3)]
-    (learned,) = data["cells"]
-    assert [round(s["delta"], 3) for s in learned["studies"]] == [0.1, -1.867]
+    stats = run_spe("stats", tmp_path / "reg", "--group-by", "pool_reg", "--format", "json")
+    assert stats.code == 0, stats.stderr
+    groups = json.loads(stats.stdout)  # one analysis per pool_reg
+    assert [(g["baseline"]["n"], round(g["cells"][-1]["delta"], 3)) for g in groups] == [(3, 0.1), (3, -1.867)]
+    assert_usage_error(run_spe("meta", tmp_path / "reg"), "share avg runs")

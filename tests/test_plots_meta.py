@@ -53,8 +53,13 @@ def test_forest_has_a_panel_per_mix_cell_with_the_pooled_diamond(dirs):
     meta = load_meta(dirs)
     with paper_style():
         fig = forest.plot(meta)
-    panels = [ax for ax in fig.axes if ax.get_visible()]
+    panels = [ax for ax in fig.axes if ax.get_title(loc="left")]  # the others: empty grid points
     assert len(panels) == len(CELLS)
+    # Every row names the settings at its left, also where its first grid point has no runs.
+    holder = fig.axes[0]
+    assert not holder.get_title(loc="left") and holder.get_visible()
+    assert [t.get_text() for t in holder.get_yticklabels()][-1] == "pooled"
+    assert holder.yaxis.get_tick_params()["labelleft"]
     for ax, cell in zip(panels, meta.mix_cells):
         diamonds = [p for p in ax.patches if isinstance(p, Polygon)]
         assert len(diamonds) == 1
@@ -70,7 +75,7 @@ def test_cell_option_draws_one_panel(dirs, tmp_path):
     assert (tmp_path / "forest.png").is_file()
     with paper_style():
         fig = forest.plot(load_meta(dirs, cell=(1, 1)))
-    assert [ax.get_title(loc="left") for ax in fig.axes if ax.get_visible()][0].startswith(
+    assert [ax.get_title(loc="left") for ax in fig.axes if ax.get_title(loc="left")][0].startswith(
         "α=1, β=1")
     assert_usage_error(run_spe("plot", *dirs, "--cell", "2,2", "--out", tmp_path), "no cell")
     assert_usage_error(run_spe("plot", *dirs, "--cell", "1", "--out", tmp_path), "ALPHA,BETA")

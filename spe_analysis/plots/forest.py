@@ -87,20 +87,25 @@ def plot(meta: Meta, width: str = WIDTH):
     xlim = _limits(meta, cells)
     labels = [setting_label(s["config"]) for s in settings] + ["pooled"]
     first_column = min(j for _, j in layout)  # the setting names once, at the left
+    label_size = 6 if width == "double" else 5
     for (i, j), ax in np.ndenumerate(axes):
         cell = layout.get((i, j))
-        if cell is None:
-            ax.set_visible(False)
+        if cell is None:  # no run of this grid point; at the left it still names the settings
+            if j != first_column:
+                ax.set_visible(False)
+            ax.set_frame_on(False)
+            ax.tick_params(axis="x", bottom=False, labelbottom=False)
+            ax.tick_params(axis="y", length=0, labelsize=label_size)
             continue
         _panel(ax, cell, n, result["margin"])
         i2 = "" if cell["i2"] is None else f"I² {100 * cell['i2']:.0f}%"
         ax.set_title(("   " if width == "double" else "\n").join([short_label(cell), i2]).strip(),
                      fontsize=6 if width == "double" else 5, loc="left", pad=2)
-        ax.tick_params(axis="y", length=0, labelleft=j == first_column)
+        ax.tick_params(axis="y", length=0, labelleft=j == first_column, labelsize=label_size)
         ax.tick_params(axis="x", labelbottom=(i + 1, j) not in layout, labelsize=5)
         ax.spines["left"].set_visible(False)
     first = axes.flat[0]
-    first.set_yticks(np.arange(n, -1, -1), labels, fontsize=5)
+    first.set_yticks(np.arange(n, -1, -1), labels)
     first.set_ylim(-0.7, n + 0.7)
     first.set_xlim(*xlim)
     fig.supxlabel("Δ vs avg (points)", fontsize=6)
