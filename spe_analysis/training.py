@@ -117,7 +117,8 @@ def evaluate(model: torch.nn.Module, split: Split, batch_size: int, device: torc
         if runs is None:
             loss += F.cross_entropy(logits.float(), yb, reduction="sum")
         else:
-            loss += F.cross_entropy(logits.float().transpose(1, 2), yb.expand(runs, -1), reduction="none").sum(1)
+            # Each run's sum as its own evaluation sums it (a batched reduction sums in another order).
+            loss += torch.stack([F.cross_entropy(run.float(), yb, reduction="sum") for run in logits])
         correct += (logits.argmax(-1) == yb).sum(-1)
     n = len(split.y)
     if runs is None:

@@ -116,7 +116,7 @@ def fit_fused(configs: list[RunConfig], train: Split, test: Split, val: Split | 
                 for k in alive:
                     on_progress({"run": k, "epoch": epoch, "epochs": config.epochs, "step": step + 1,
                                  "steps": steps, "train_loss": step_losses[k]})
-        train_losses = (loss_sum / (steps * batch)).tolist()
+        train_losses = [total / (steps * batch) for total in loss_sum.tolist()]  # as fit(): in float64
         train_accs = (100.0 * correct / (steps * batch)).tolist()
         seconds = time.perf_counter() - started
         for k in alive:
