@@ -2,10 +2,9 @@
 
 :func:`fuse_models` takes K models built by :func:`~spe_analysis.models.make_model` that
 differ only in pool (type, alpha, beta) and weights, and returns one :class:`FusedModel`
-whose channels are the K models' channels side by side: each convolution's weights are the K
-runs' stacked, each BatchNorm is one over K x C channels (its statistics are per channel, so
-per run), the classifier one batched matrix product, each pool the run's own pool on the
-run's channels.  Every operation keeps the K runs apart, so with the K losses summed each
+whose channels are the K models' channels side by side: the weights of each convolution and
+of the classifier are the K runs' stacked, each BatchNorm is one over K x C channels (its
+statistics are per channel, so per run), each pool the run's own pool on the run's channels.  Every operation keeps the K runs apart, so with the K losses summed each
 run's parameters get exactly its own gradient, and SGD (momentum and weight decay are
 elementwise) gives each its own step.
 
