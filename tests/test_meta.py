@@ -12,7 +12,8 @@ from scipy import stats
 
 from spe_analysis.errors import SpeError
 from spe_analysis.stats import analyze
-from spe_analysis.stats.across_settings import OneSetting, SharedBaseline, meta_analyze
+from spe_analysis.stats.across_settings import (OneSetting, SharedBaseline, meta_analyze, setting_labels,
+                                                 setting_name)
 from spe_analysis.stats.cells import split_groups
 from spe_analysis.stats.meta import ZERO_VARIANCE, pool, tau2_dl, tau2_pm
 from synthetic_runs import synthetic_record
@@ -264,3 +265,15 @@ def test_settings_that_share_avg_runs_are_not_pooled():
         meta_analyze(avg + learned)
     groups = split_groups(avg + learned, ["pool_reg"])  # spe stats --group-by pool_reg compares them
     assert [len(members) for _, members in groups] == [6, 6]
+
+
+def test_setting_labels_shorten_paths_and_keep_names_apart():
+    def setting(**config):
+        return {"name": setting_name(config), "config": config}
+    one = setting(attention="se", dataset="imagefolder:../data/cifar10-jpeg.tar.gz", epochs=6)
+    two = setting(attention="eca", dataset="fashion-mnist", epochs=6)
+    assert list(setting_labels([one, two]).values()) == [
+        "attention=se, dataset=cifar10-jpeg.tar.gz, epochs=6", "attention=eca, dataset=fashion-mnist, epochs=6"]
+    assert setting_labels([one], keys=False)[one["name"]] == "se, cifar10-jpeg.tar.gz, epochs=6"
+    same_file = setting(attention="se", dataset="imagefolder:/elsewhere/cifar10-jpeg.tar.gz", epochs=6)
+    assert list(setting_labels([one, same_file]).values()) == [one["name"], same_file["name"]]

@@ -13,7 +13,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Polygon
 
 from .data import finite, short_label
-from .settings import Meta, setting_label
+from ..stats.across_settings import setting_labels
+from .settings import Meta
 from .style import BASELINE_COLOR, VERDICT_COLORS, new_figure
 
 WIDTH = "double"
@@ -85,7 +86,7 @@ def plot(meta: Meta, width: str = WIDTH):
     fig = new_figure(width, min(rows * panel + 0.55, 9.0))
     axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
     xlim = _limits(meta, cells)
-    labels = [setting_label(s["config"]) for s in settings] + ["pooled"]
+    labels = [*setting_labels(settings, keys=False).values(), "pooled"]
     first_column = min(j for _, j in layout)  # the setting names once, at the left
     label_size = 6 if width == "double" else 5
     for (i, j), ax in np.ndenumerate(axes):

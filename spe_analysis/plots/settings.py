@@ -39,13 +39,6 @@ class Meta:
         return [c for c in self.result["cells"] if c["pool"] == "mix"]
 
 
-def setting_label(config: dict) -> str:
-    """A short name of a setting: its text values, paths cut to their last part, and
-    key=value for the others ('eca, cifar10-jpeg.tar.gz, epochs=6')."""
-    return ", ".join(v.rsplit("/", 1)[-1] if isinstance(v, str) else f"{k}={v}"
-                     for k, v in config.items())
-
-
 def read_directories(directories: Sequence[str | Path]) -> Records:
     """The run records of every directory together (SpeError for one without records).
 

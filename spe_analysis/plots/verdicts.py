@@ -13,7 +13,8 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.patches import Rectangle
 
 from .data import finite, short_label
-from .settings import Meta, setting_label
+from ..stats.across_settings import setting_labels
+from .settings import Meta
 from .style import BASELINE_COLOR, DIVERGING_CMAP, fit_xticks, new_figure, number
 
 WIDTH = "double"
@@ -82,7 +83,7 @@ def plot(meta: Meta, width: str = WIDTH):
     labels = [short_label(c) for c in cells]
     fit_xticks(ax, labels, cell_in * cols, 5, stacked=[short_label(c, "\n") for c in cells],
                offset=0.5)
-    names = [setting_label(s["config"]) for s in result["settings"]]
+    names = list(setting_labels(result["settings"], keys=False).values())
     ax.set_yticks(np.arange(rows) + 0.5, ["pooled", *reversed(names)], fontsize=5)
     ax.get_yticklabels()[0].set_fontweight("bold")
     ax.tick_params(length=0)

@@ -37,6 +37,20 @@ def setting_name(config: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in config.items())
 
 
+def setting_label(config: Mapping[str, Any], keys: bool = True) -> str:
+    """A short name of a setting, paths cut to their last part: 'attention=eca,
+    dataset=cifar10-jpeg.tar.gz'; without ``keys`` (figures, whose axis names the keys) text
+    values stand alone: 'eca, cifar10-jpeg.tar.gz, epochs=6'."""
+    return ", ".join(v.rsplit("/", 1)[-1] if isinstance(v, str) and not keys else
+                     f"{k}={v.rsplit('/', 1)[-1] if isinstance(v, str) else v}" for k, v in config.items())
+
+
+def setting_labels(settings: Sequence[Mapping[str, Any]], keys: bool = True) -> dict[str, str]:
+    """Each setting's name -> its short label; the names themselves if two labels coincide."""
+    labels = {s["name"]: setting_label(s["config"], keys) for s in settings}
+    return labels if len(set(labels.values())) == len(labels) else {name: name for name in labels}
+
+
 def settings_of(records: Sequence[Mapping[str, Any]], group_by: Sequence[str] = ()
                 ) -> list[tuple[dict[str, Any], list[Mapping[str, Any]]]]:
     """The records split into settings: by ``group_by``, else by every key that differs.
@@ -92,7 +106,8 @@ def _claim(settings: list[dict], cells: list[dict], *, method_re: str, ci: str,
     counts = {v: sum(c["verdict"] == v for c in cells) for v in VERDICTS}
     mix = [c for c in cells if c["pool"] == "mix" and c["verdict"] != "insufficient"]
     good = [c for c in mix if c["verdict"] in ("better", "equivalent")]
-    holding = [s["name"] for s in settings if s["holds"]]
+    labels = setting_labels(settings)
+    holding = [labels[s["name"]] for s in settings if s["holds"]]
     method = (f"{METHOD_NAMES[method_re]} random effects, {CI_NAMES[ci]} intervals, "
               f"{CORRECTION_NAMES[correction]}, significance {significance:g}")
     n = len(settings)

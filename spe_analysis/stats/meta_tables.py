@@ -11,7 +11,8 @@ import io
 from typing import Any, Mapping
 
 from .across_settings import CI_NAMES, METHOD_NAMES
-from .tables import _label, _markdown_table, _num, _p
+from .across_settings import setting_labels
+from .tables import markdown_table, number, p_text, row_label
 from .verdicts import CORRECTION_NAMES
 
 COLUMNS = ("cell", "k", "delta", "95% CI", "p adj", "TOST p adj", "tau²", "I²", "Q p", "95% PI",
@@ -35,46 +36,46 @@ def _interval(low: float | None, high: float | None) -> str:
 
 def display_rows(result: Mapping[str, Any]) -> list[dict[str, str]]:
     """One row per cell, a dict of COLUMNS -> display string (the pooled numbers)."""
-    return [{"cell": _label(c), "k": str(c["k"]), "delta": _num(c["delta"], "+.2f"),
-             "95% CI": _interval(c["ci_low"], c["ci_high"]), "p adj": _p(c["p_adjusted"]),
-             "TOST p adj": _p(c["tost_p_adjusted"]), "tau²": _num(c["tau2"], ".3f"),
-             "I²": "-" if c["i2"] is None else f"{100 * c['i2']:.0f}%", "Q p": _p(c["q_p"]),
+    return [{"cell": row_label(c), "k": str(c["k"]), "delta": number(c["delta"], "+.2f"),
+             "95% CI": _interval(c["ci_low"], c["ci_high"]), "p adj": p_text(c["p_adjusted"]),
+             "TOST p adj": p_text(c["tost_p_adjusted"]), "tau²": number(c["tau2"], ".3f"),
+             "I²": "-" if c["i2"] is None else f"{100 * c['i2']:.0f}%", "Q p": p_text(c["q_p"]),
              "95% PI": _interval(c["pi_low"], c["pi_high"]), "verdict": c["verdict"]}
             for c in result["cells"]]
 
 
 def setting_columns(result: Mapping[str, Any]) -> list[str]:
-    return ["cell", *(s["name"] for s in result["settings"])]
+    return ["cell", *setting_labels(result["settings"]).values()]
 
 
 def setting_rows(result: Mapping[str, Any]) -> list[dict[str, str]]:
     """One row per cell: each setting's delta and own verdict ('-' where it has no such run)."""
-    rows = []
+    labels, rows = setting_labels(result["settings"]), []
     for cell in result["cells"]:
-        row = {"cell": _label(cell)}
+        row = {"cell": row_label(cell)}
         for study in cell["studies"]:
             delta = "" if study["delta"] is None else f"{study['delta']:+.2f} "
-            row[study["setting"]] = "-" if study["verdict"] is None else delta + study["verdict"]
+            row[labels[study["setting"]]] = "-" if study["verdict"] is None else delta + study["verdict"]
         rows.append(row)
     return rows
 
 
 def baselines(result: Mapping[str, Any]) -> str:
     """'Baselines (avg): attention=se 70.12 ± 0.31 (n = 5); ...'."""
-    parts = []
+    parts, labels = [], setting_labels(result["settings"])
     for s in result["settings"]:
         base = s["baseline"]
-        mean = _num(base["mean"], ".2f")
+        mean = number(base["mean"], ".2f")
         spread = f" ± {base['sd']:.2f}" if base["sd"] is not None else ""
-        parts.append(f"{s['name']} {mean}{spread} (n = {base['n']})")
+        parts.append(f"{labels[s['name']]} {mean}{spread} (n = {base['n']})")
     return "Baselines (avg, mean ± sd): " + "; ".join(parts) + "."
 
 
 def to_markdown(result: Mapping[str, Any]) -> str:
     """Title, the pooled table, the per-setting table, the baselines and the claim."""
-    return (f"**{title(result)}**\n\n{_markdown_table(COLUMNS, display_rows(result))}\n\n"
+    return (f"**{title(result)}**\n\n{markdown_table(COLUMNS, display_rows(result))}\n\n"
             f"Each setting alone (delta, spe stats verdict):\n\n"
-            f"{_markdown_table(setting_columns(result), setting_rows(result))}\n\n"
+            f"{markdown_table(setting_columns(result), setting_rows(result))}\n\n"
             f"{baselines(result)}\n\n{result['claim']['statement']}\n")
 
 

@@ -22,15 +22,15 @@ CSV_FIELDS = ("pool", "alpha", "beta", "n", "mean", "sd", "delta", "ci_low", "ci
 PAIRING_FIELDS = ("pool", "alpha", "beta", "n_pairs", "r", "variance_ratio")
 
 
-def _num(value: float | None, spec: str) -> str:
+def number(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def _p(value: float | None) -> str:
+def p_text(value: float | None) -> str:
     return "-" if value is None else "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
-def _label(row: Mapping[str, Any]) -> str:
+def row_label(row: Mapping[str, Any]) -> str:
     return cell_label((row["pool"], row.get("alpha"), row.get("beta")))
 
 
@@ -44,25 +44,25 @@ def title(result: Mapping[str, Any]) -> str:
 def display_rows(result: Mapping[str, Any]) -> list[dict[str, str]]:
     """Baseline then cells, each a dict of COLUMNS -> display string."""
     base = result["baseline"]
-    rows = [{"cell": "avg (baseline)", "n": str(base["n"]), "mean": _num(base["mean"], ".2f"),
-             "sd": _num(base["sd"], ".2f"), "verdict": "baseline"}]
+    rows = [{"cell": "avg (baseline)", "n": str(base["n"]), "mean": number(base["mean"], ".2f"),
+             "sd": number(base["sd"], ".2f"), "verdict": "baseline"}]
     for cell in result["cells"]:
         ci = "-" if cell["ci_low"] is None else (
             f"{cell['ci_low']:+.2f} to {cell['ci_high']:+.2f} ({cell['ci_method']})")
-        rows.append({"cell": _label(cell), "n": str(cell["n"]), "mean": _num(cell["mean"], ".2f"),
-                     "sd": _num(cell["sd"], ".2f"), "delta": _num(cell["delta"], "+.2f"),
-                     "95% CI": ci, "p": _p(cell["p_value"]), "p adj": _p(cell["p_adjusted"]),
-                     "TOST p adj": _p(cell["tost_p_adjusted"]), "g": _num(cell["hedges_g"], "+.2f"),
-                     "P(sup)": _num(cell["prob_superiority"], ".2f"), "verdict": cell["verdict"]})
+        rows.append({"cell": row_label(cell), "n": str(cell["n"]), "mean": number(cell["mean"], ".2f"),
+                     "sd": number(cell["sd"], ".2f"), "delta": number(cell["delta"], "+.2f"),
+                     "95% CI": ci, "p": p_text(cell["p_value"]), "p adj": p_text(cell["p_adjusted"]),
+                     "TOST p adj": p_text(cell["tost_p_adjusted"]), "g": number(cell["hedges_g"], "+.2f"),
+                     "P(sup)": number(cell["prob_superiority"], ".2f"), "verdict": cell["verdict"]})
     return [{c: row.get(c, "") for c in COLUMNS} for row in rows]
 
 
 def pairing_rows(result: Mapping[str, Any]) -> list[dict[str, str]]:
-    return [{"cell": _label(c), "pairs": str(c["n_pairs"]), "r": _num(c["r"], "+.2f"),
-             "variance ratio": _num(c["variance_ratio"], ".2f")} for c in result["cells"]]
+    return [{"cell": row_label(c), "pairs": str(c["n_pairs"]), "r": number(c["r"], "+.2f"),
+             "variance ratio": number(c["variance_ratio"], ".2f")} for c in result["cells"]]
 
 
-def _markdown_table(columns: Sequence[str], rows: Sequence[Mapping[str, str]]) -> str:
+def markdown_table(columns: Sequence[str], rows: Sequence[Mapping[str, str]]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
     lines += ["| " + " | ".join(row[c] or " " for c in columns) + " |" for row in rows]
     return "\n".join(lines)
@@ -70,13 +70,13 @@ def _markdown_table(columns: Sequence[str], rows: Sequence[Mapping[str, str]]) -
 
 def to_markdown(results: Sequence[Mapping[str, Any]]) -> str:
     """One section per result: a title line, the table (baseline on top), the claim statement."""
-    return "\n\n".join(f"**{title(r)}**\n\n{_markdown_table(COLUMNS, display_rows(r))}\n\n"
+    return "\n\n".join(f"**{title(r)}**\n\n{markdown_table(COLUMNS, display_rows(r))}\n\n"
                        f"{r['claim']['statement']}" for r in results) + "\n"
 
 
 def pairing_markdown(results: Sequence[Mapping[str, Any]]) -> str:
     return "\n\n".join(f"**Seed pairing of {r['metric']}**\n\n"
-                       f"{_markdown_table(PAIRING_COLUMNS, pairing_rows(r))}\n\n{r['statement']}"
+                       f"{markdown_table(PAIRING_COLUMNS, pairing_rows(r))}\n\n{r['statement']}"
                        for r in results) + "\n"
 
 
