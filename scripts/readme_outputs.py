@@ -1,0 +1,71 @@
+"""Keep the command outputs quoted in the README equal to what the commands print now.
+
+A quoted output sits between two markers; the first names the command (globs are expanded
+as a shell would, relative to the repository root):
+
+    <!-- output: spe stats figures/data/cifar10-se-resnet20 --format markdown -->
+    ...what it prints...
+    <!-- end output -->
+
+    python scripts/readme_outputs.py           # rewrite every quoted output
+    python scripts/readme_outputs.py --check   # exit 1 naming each stale one (the tests run this)
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import glob
+import io
+import re
+import shlex
+import sys
+from pathlib import Path
+
+from spe_analysis.cli import main as spe
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+BLOCK = re.compile(r"(<!-- output: (?P<command>.+?) -->\n)(?P<output>.*?)(<!-- end output -->)", re.S)
+
+
+def run(command: str) -> str:
+    """What ``spe ARGS`` prints, run in this process from the repository root."""
+    words = shlex.split(command)
+    if words[0] != "spe":
+        raise SystemExit(f"README output marker runs {words[0]!r}; only spe commands are quoted")
+    args = [match for word in words[1:] for match in (sorted(glob.glob(word, root_dir=ROOT)) or [word])]
+    out = io.StringIO()
+    with contextlib.chdir(ROOT), contextlib.redirect_stdout(out):
+        try:
+            spe(args)
+        except SystemExit as exc:
+            if exc.code:
+                raise SystemExit(f"{command}: exit {exc.code}") from None
+    return out.getvalue().rstrip("\n") + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="report stale outputs instead of rewriting them")
+    parser.add_argument("--readme", type=Path, default=README, help="the file to keep (default: README.md)")
+    args = parser.parse_args()
+    text = args.readme.read_text()
+    stale = []
+
+    def refresh(match: re.Match) -> str:
+        output = run(match["command"])
+        if output != match["output"]:
+            stale.append(match["command"])
+        return match.group(1) + output + match.group(4)
+
+    updated = BLOCK.sub(refresh, text)
+    if args.check:
+        for command in stale:
+            print(f"{args.readme}: the output of `{command}` has changed; run python scripts/readme_outputs.py")
+        sys.exit(1 if stale else 0)
+    args.readme.write_text(updated)
+    print(f"{args.readme}: {len(stale)} output(s) rewritten")
+
+
+if __name__ == "__main__":
+    main()
