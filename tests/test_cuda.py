@@ -1,4 +1,4 @@
-"""The CUDA paths: bf16 autocast by default, reproducible runs, workers sharing a GPU.
+"""The CUDA paths: bf16 autocast by default, reproducible runs, workers sharing a GPU, fused runs.
 
 Skipped where there is no CUDA device (CI); run on a GPU machine with ``pytest tests/test_cuda.py``.
 """
@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from conftest import run_spe
+from test_fused import gradient_errors, separate_models
 from test_pooling import tie_free
 from spe_analysis.config import resolve_config
+from spe_analysis.fused import fuse_models
 from spe_analysis.records import load_records
 from spe_analysis.pooling import make_pool
 from spe_analysis.training import train_run
@@ -65,3 +68,34 @@ def test_a_sweep_of_two_workers_per_gpu_runs_every_run_on_the_gpu(tmp_path):
     assert len(records) == 8 and all(r["status"] == "ok" for r in records)
     assert {r["env"]["device"] for r in records} == {"cuda"}
     assert {r["env"]["precision"] for r in records} == {"bf16"}
+
+
+def test_a_fused_sweep_on_cuda_keeps_every_run_its_own(tmp_path):
+    """--fuse 4 --deterministic on the GPU: split kernels, the same runs and accuracies as unfused."""
+    common = ["--dataset", "digits", "--epochs", "1", "--alpha-grid", "0,1", "--beta-grid", "0,1", "--seeds", "2",
+              "--device", "cuda", "--deterministic", "--precision", "fp32", "--workers", "1"]
+    for fuse in ("4", "off"):
+        result = run_spe("sweep", *common, "--fuse", fuse, "--out", tmp_path / fuse)
+        assert result.code == 0, result.stderr
+    fused = {r["run_id"]: r for r in load_records(tmp_path / "4")}
+    alone = {r["run_id"]: r for r in load_records(tmp_path / "off")}
+    assert fused.keys() == alone.keys() and {r["env"]["fused"] for r in fused.values()} == {4}
+    for rid, record in fused.items():
+        assert record["status"] == "ok" and record["env"]["device"] == "cuda"
+        assert abs(record["metrics"]["final_test_acc"] - alone[rid]["metrics"]["final_test_acc"]) <= 0.5
+
+
+@pytest.mark.parametrize("kernels", ["grouped", "split"])
+def test_fused_gradients_on_cuda_are_each_runs_own(kernels, monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)  # compare fp32 with fp32
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    models = [m.cuda() for m in separate_models("se")]
+    fused = fuse_models([m.cuda() for m in separate_models("se")], kernels)
+    x = torch.randn(len(models), 4, 3, 8, 8, device="cuda")
+    y = torch.randint(0, 10, (len(models), 4), device="cuda")
+    alone = torch.stack([m(x[k].contiguous(memory_format=torch.channels_last)) for k, m in enumerate(models)])
+    torch.stack([F.cross_entropy(alone[k], y[k]) for k in range(len(models))]).sum().backward()
+    together = fused(x)
+    torch.stack([F.cross_entropy(together[k], y[k]) for k in range(len(models))]).sum().backward()
+    torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-5)
+    assert max(gradient_errors(models, fused).values()) < 1e-4
