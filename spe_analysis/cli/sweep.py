@@ -76,7 +76,8 @@ def sweep(
         rich_help_panel=opt.EXEC)] = None,
     fuse: Annotated[Optional[str], typer.Option(
         help=f"Train up to K runs at a time as one fused model: {FUSE_HELP}; auto is off on CPUs "
-        f"(measured no faster there) and {AUTO_FUSE['cuda']} on CUDA (not yet measured) (default: auto).",
+        f"(measured no faster there) and {AUTO_FUSE['cuda']} on CUDA (not yet measured); with --deterministic "
+        "each run trains bit for bit as unfused (default: auto).",
         rich_help_panel=opt.EXEC)] = None,
     executor: Annotated[Optional[str], typer.Option(
         help="local (processes on this machine), ray (Ray tasks) or slurm (one Slurm job per run, "
