@@ -53,7 +53,7 @@ def fit_fused(configs: list[RunConfig], train: Split, test: Split, val: Split | 
               device: torch.device, on_progress: Progress | None = None,
               kernels: str | None = None) -> list[Outcome]:
     """Train the runs of ``configs`` (one fusion key, same-pool runs next to each other) as one
-    model; one Outcome per run, in order.  ``kernels``: how the fused model convolves
+    model; one Outcome per run, in order.  ``kernels``: the fused model's kernel layout
     (:data:`~spe_analysis.fused.KERNELS`; default: ``split`` when deterministic, else ``grouped``)."""
     if len({fusion_key(c) for c in configs}) != 1 or None in {fusion_key(c) for c in configs}:
         raise SpeError("only runs that differ in nothing but pool, alpha, beta and seed can be fused")
@@ -116,8 +116,9 @@ def fit_fused(configs: list[RunConfig], train: Split, test: Split, val: Split | 
                 for k in alive:
                     on_progress({"run": k, "epoch": epoch, "epochs": config.epochs, "step": step + 1,
                                  "steps": steps, "train_loss": step_losses[k]})
-        train_losses = [total / (steps * batch) for total in loss_sum.tolist()]  # as fit(): in float64
-        train_accs = (100.0 * correct / (steps * batch)).tolist()
+        # As fit(): the quotients in float64.
+        train_losses = [total / (steps * batch) for total in loss_sum.tolist()]
+        train_accs = [100.0 * hits / (steps * batch) for hits in correct.tolist()]
         seconds = time.perf_counter() - started
         for k in alive:
             outcomes[k].train_seconds += seconds
