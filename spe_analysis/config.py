@@ -39,6 +39,10 @@ SCHEDULES = ("multistep", "onecycle")
 # elsewhere (training.uses_bf16).
 PRECISIONS = ("auto", "fp32", "bf16")
 
+# Fields added to RunConfig after runs had been recorded.  Each defaults to None, meaning
+# "as before this field existed", and is left out of the identity while None.
+LATER_FIELDS: frozenset[str] = frozenset()
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -74,7 +78,10 @@ class RunConfig:
         return run_id(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The run's identity and its record's ``config``: every field, except a field of
+        LATER_FIELDS that is unset, so that runs recorded before it existed keep their ids."""
+        return {k: v for k, v in dataclasses.asdict(self).items()
+                if not (k in LATER_FIELDS and v is None)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RunConfig":

@@ -72,7 +72,7 @@ class SweepSpec:
 
     def train_options(self) -> dict[str, Any]:
         full = self.base.to_dict()
-        return {k: full[k] for k in TRAIN_KEYS if full[k] is not None}
+        return {k: full[k] for k in TRAIN_KEYS if full.get(k) is not None}
 
     def cells(self) -> list[Cell]:
         """The avg baseline, the extra pools, then the mix cells alpha-major."""
@@ -99,7 +99,7 @@ class SweepSpec:
     def differences(self, other: "SweepSpec") -> list[str]:
         """The shared hyperparameters that differ, as ``key old -> new``."""
         mine, theirs = self.base.to_dict(), other.base.to_dict()
-        differs = [f"{k} {mine[k]!r} -> {theirs[k]!r}" for k in TRAIN_KEYS if mine[k] != theirs[k]]
+        differs = [f"{k} {mine.get(k)!r} -> {theirs.get(k)!r}" for k in TRAIN_KEYS if mine.get(k) != theirs.get(k)]
         design, other_design = self.design_options(), other.design_options()
         if design or other_design:  # a sequential design fixes its seeds too
             design["seeds"], other_design["seeds"] = self.seeds, other.seeds
