@@ -41,7 +41,7 @@ def as_json(dirs):
 
 def test_json_is_spe_meta_1(as_json):
     assert as_json["schema"] == "spe.meta/1"
-    assert (as_json["method_re"], as_json["ci"], as_json["correction"]) == ("pm", "hksj", "holm")
+    assert (as_json["method_re"], as_json["ci"], as_json["correction"]) == ("pm", "hksj-floor", "holm")
     assert [s["name"] for s in as_json["settings"]] == ["attention=cbam", "attention=eca",
                                                          "attention=se"]
     cells = {(c["pool"], c["alpha"], c["beta"]): c for c in as_json["cells"]}
@@ -91,7 +91,7 @@ def test_bad_input_exits_2_with_one_line(sweeps, dirs, tmp_path):
     assert_usage_error(run_spe("meta", dirs[0], tmp_path / "empty"), "no run records")
     assert_usage_error(run_spe("meta", dirs[0]), "one setting", "--group-by")
     assert_usage_error(run_spe("meta", *dirs, "--method-re", "reml"), "reml", "pm, dl")
-    assert_usage_error(run_spe("meta", *dirs, "--ci", "t"), "hksj, normal")
+    assert_usage_error(run_spe("meta", *dirs, "--ci", "t"), "hksj-floor, hksj, normal")
     assert_usage_error(run_spe("meta", *dirs, "--correction", "dunnett"), "holm, bh, by, none")
     assert_usage_error(run_spe("meta", *dirs, "--format", "html"), "format")
     assert_usage_error(run_spe("meta", *dirs, "--group-by", "colour"), "colour")

@@ -8,6 +8,7 @@ import typer
 
 from ..errors import choose
 from ..plots.settings import load_meta
+from ..stats.meta import DEFAULT_CI
 from ..stats import meta_tables
 from .app import app
 from .options import (Correction, GroupBy, Margin, MetaCi, MethodRe, Metric, Significance,
@@ -21,7 +22,7 @@ def meta(
     directories: SweepDirs,
     group_by: GroupBy = None,
     method_re: MethodRe = "pm",
-    ci: MetaCi = "hksj",
+    ci: MetaCi = DEFAULT_CI,
     metric: Metric = "final_test_acc",
     correction: Correction = "holm",
     margin: Margin = 0.5,

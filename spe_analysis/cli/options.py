@@ -87,8 +87,9 @@ Cell = Annotated[Optional[str], typer.Option(
     "--cell", metavar="ALPHA,BETA", help="forest and verdicts: only this mix cell (its numbers "
     "as corrected over every cell).", show_default=False, rich_help_panel=META)]
 MetaCi = Annotated[str, typer.Option(
-    "--ci", help="Pooled standard error: hksj (Hartung-Knapp-Sidik-Jonkman, t on k-1 df) or "
-                 "normal.", rich_help_panel=META)]
+    "--ci", help="Pooled standard error: hksj-floor (HKSJ with the modified Knapp-Hartung floor "
+                 "max(1, q) on t-based within-setting variances, t on k-1 df; holds its level with "
+                 "few seeds), hksj (plain HKSJ) or normal.", rich_help_panel=META)]
 
 
 def keys(value: str | None) -> list[str]:

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 from ..errors import SpeError
 from ..records import Records, Unreadable, load_sweep_records
 from ..stats.across_settings import meta_analyze, only_cell
+from ..stats.meta import DEFAULT_CI
 from .data import Sweep, load_sweep
 
 
@@ -70,7 +71,7 @@ def load_meta(directories: Sequence[str | Path], group_by: Sequence[str] = (),
 
 def load_figure_data(directories: Sequence[str | Path], group_by: Sequence[str] = (),
                      cell: tuple[float, float] | None = None, method_re: str = "pm",
-                     ci: str = "hksj", test: str = "welch", **options) -> Sweep | Meta:
+                     ci: str = DEFAULT_CI, test: str = "welch", **options) -> Sweep | Meta:
     """One directory without ``group_by``: its Sweep; otherwise the Meta of its settings.
 
     ``options`` (metric, correction, margin, significance) go to both; ``test`` only to a

@@ -15,13 +15,14 @@ from ..errors import SpeError, choose
 from . import corrections
 from .analysis import check_options, compare
 from .cells import BASELINE, Cell, cell_of, check_metric, collect, differing_keys, grid_order, split_groups
-from .meta import CI_METHODS, METHODS_RE, pool
+from .meta import CI_METHODS, DEFAULT_CI, METHODS_RE, pool, within_variance
 from .verdicts import CORRECTION_NAMES, VERDICTS, verdict
 
 SCHEMA = "spe.meta/1"
 CORRECTIONS = ("holm", "bh", "by", "none")  # Dunnett needs samples, not pooled p-values
 METHOD_NAMES = {"pm": "Paule-Mandel", "dl": "DerSimonian-Laird"}
-CI_NAMES = {"hksj": "HKSJ t", "normal": "normal"}
+CI_NAMES = {"hksj-floor": "HKSJ t (floor max(1, q), t-based variances)",
+            "hksj": "HKSJ t", "normal": "normal"}
 
 
 class OneSetting(SpeError):
@@ -88,15 +89,16 @@ def check_meta_options(method_re: str, ci: str, correction: str, margin: float,
     check_options("welch", correction, margin, significance)
 
 
-def _study(name: str, row: Mapping[str, Any] | None, base: Mapping[str, Any]) -> dict[str, Any]:
-    """One setting's entry for a cell; delta and variance need 2 usable runs in both arms."""
+def _study(name: str, row: Mapping[str, Any] | None, base: Mapping[str, Any], ci: str) -> dict[str, Any]:
+    """One setting's entry for a cell; delta and variance (the one ``ci`` pools) need 2 usable
+    runs in both arms."""
     if row is None:  # this setting has no run of the cell at all
         return {"setting": name, "n": 0, "n_baseline": base["n"], "delta": None,
                 "variance": None, "ci_low": None, "ci_high": None, "verdict": None}
     ok = row["n"] >= 2 and base["n"] >= 2 and row["sd"] is not None and base["sd"] is not None
     return {"setting": name, "n": row["n"], "n_baseline": base["n"],
             "delta": row["delta"] if ok else None,
-            "variance": row["sd"] ** 2 / row["n"] + base["sd"] ** 2 / base["n"] if ok else None,
+            "variance": within_variance(row["sd"], row["n"], base["sd"], base["n"], ci) if ok else None,
             "ci_low": row["ci_low"], "ci_high": row["ci_high"], "verdict": row["verdict"]}
 
 
@@ -130,7 +132,7 @@ def _claim(settings: list[dict], cells: list[dict], *, method_re: str, ci: str,
 
 
 def meta_analyze(records: Sequence[Mapping[str, Any]], group_by: Sequence[str] = (), *,
-                 metric: str = "final_test_acc", method_re: str = "pm", ci: str = "hksj",
+                 metric: str = "final_test_acc", method_re: str = "pm", ci: str = DEFAULT_CI,
                  correction: str = "holm", margin: float = 0.5, significance: float = 0.05,
                  unreadable: int = 0) -> dict[str, Any]:
     """Run records of several settings in, the ``spe.meta/1`` dictionary out (see the module).
@@ -166,7 +168,7 @@ def meta_analyze(records: Sequence[Mapping[str, Any]], group_by: Sequence[str] =
     cells = []
     for cell in grid_order(by_cell):
         rows = by_cell[cell]
-        studies = [_study(s["name"], *rows.get(s["name"], (None, s["baseline"])))
+        studies = [_study(s["name"], *rows.get(s["name"], (None, s["baseline"])), ci)
                    for s in settings]
         usable = [s for s in studies if s["delta"] is not None]
         pooled = pool([s["delta"] for s in usable], [s["variance"] for s in usable],
