@@ -295,7 +295,8 @@ def test_a_cell_missing_in_one_setting_is_pooled_over_the_others(result):
     cell = _cell(result, CELL_B)
     cbam = next(s for s in cell["studies"] if s["setting"] == "attention=cbam")
     assert cbam == {"setting": "attention=cbam", "n": 0, "n_baseline": 5, "delta": None,
-                    "variance": None, "ci_low": None, "ci_high": None, "verdict": None}
+                    "variance": None, "ci_low": None, "ci_high": None, "verdict": None,
+                    "n_diverged": 0, "n_diverged_baseline": 0, "stopped_at_look": None}
     assert cell["k"] == 3
 
 

@@ -69,6 +69,10 @@ Margin = Annotated[float, typer.Option(
     rich_help_panel=STATS)]
 Significance = Annotated[float, typer.Option(help="Significance level of every test.",
                                              rich_help_panel=STATS)]
+Diverged = Annotated[str, typer.Option(
+    "--diverged", help="Diverged runs: count (an outcome: a cell with one is at most inconclusive, "
+    "worse stays; while avg has one no cell is equivalent) or exclude (left out as missing).",
+    rich_help_panel=STATS)]
 
 # Several settings at once (`spe meta`, and `spe plot` / `spe report` given several DIRs).
 META = "Across settings"

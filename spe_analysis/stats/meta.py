@@ -41,10 +41,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 
 import numpy as np
-from scipy import optimize, special, stats
+from scipy import optimize, special
 
 from .hypothesis import degenerate_p
 
@@ -121,14 +120,24 @@ def tau2_pm(y, v) -> float:
 TAU2 = {"pm": tau2_pm, "dl": tau2_dl}
 
 
-def _tail_p(z: float, se: float, dist, alternative: str) -> float:
+# The normal (df None) or t distribution through scipy.special: a frozen scipy.stats
+# distribution costs a millisecond per pooled cell, which the error-rate simulation repeats.
+def _cdf(x: float, df: int | None) -> float:
+    return float(special.ndtr(x) if df is None else special.stdtr(df, x))
+
+
+def _ppf(p: float, df: int | None) -> float:
+    return float(special.ndtri(p) if df is None else special.stdtrit(df, p))
+
+
+def _tail_p(z: float, se: float, df: int | None, alternative: str) -> float:
     """p of the statistic z / se (``alternative`` as in scipy); zero-spread limit when se == 0."""
     if se == 0:
         return degenerate_p(z, alternative)
     t = z / se
     if alternative == "two-sided":
-        return float(2 * dist.sf(abs(t)))
-    return float(dist.sf(t) if alternative == "greater" else dist.cdf(t))
+        return 2 * _cdf(-abs(t), df)
+    return _cdf(-t, df) if alternative == "greater" else _cdf(t, df)
 
 
 def within_variance(sd_cell: float, n_cell: int, sd_base: float, n_base: int,
@@ -145,7 +154,7 @@ def within_variance(sd_cell: float, n_cell: int, sd_base: float, n_base: int,
     if ci != "hksj-floor" or variance == 0:
         return variance
     df = variance ** 2 / (cell ** 2 / (n_cell - 1) + base ** 2 / (n_base - 1))
-    return variance * (float(special.stdtrit(df, 0.5 + LEVEL / 2)) / float(special.ndtri(0.5 + LEVEL / 2))) ** 2
+    return variance * (_ppf(0.5 + LEVEL / 2, df) / _ppf(0.5 + LEVEL / 2, None)) ** 2
 
 
 def knapp_hartung_factor(residuals, weights, df: int, ci: str = DEFAULT_CI) -> float:
@@ -163,12 +172,6 @@ def knapp_hartung_factor(residuals, weights, df: int, ci: str = DEFAULT_CI) -> f
     return max(1.0, q) if ci == "hksj-floor" else q
 
 
-@lru_cache(maxsize=None)
-def _distribution(df: int | None):
-    """The normal (df None) or t distribution, frozen once: building one costs a millisecond."""
-    return stats.norm() if df is None else stats.t(df)
-
-
 def pool(y, v, method_re: str = "pm", ci: str = DEFAULT_CI, margin: float = 0.5) -> Pooled:
     """The random-effects synthesis of estimates ``y`` with variances ``v`` (see the module;
     ``v`` as :func:`within_variance` gives it for the same ``ci``)."""
@@ -180,16 +183,16 @@ def pool(y, v, method_re: str = "pm", ci: str = DEFAULT_CI, margin: float = 0.5)
     w = 1.0 / (v + tau2)
     mu = float((w * y).sum() / w.sum())
     se = math.sqrt(knapp_hartung_factor(y - mu, w, k - 1, ci) / float(w.sum()))
-    dist = _distribution(None if ci == "normal" else k - 1)
-    half = float(dist.ppf(0.5 + LEVEL / 2)) * se
+    df = None if ci == "normal" else k - 1
+    half = _ppf(0.5 + LEVEL / 2, df) * se
     q = q_statistic(y, v)
     i2 = max(0.0, (q - (k - 1)) / q) if q > 0 else 0.0
     pi_low = pi_high = None
     if k >= 3:
-        spread = float(stats.t.ppf(0.5 + LEVEL / 2, k - 2)) * math.sqrt(tau2 + se ** 2)
+        spread = _ppf(0.5 + LEVEL / 2, k - 2) * math.sqrt(tau2 + se ** 2)
         pi_low, pi_high = mu - spread, mu + spread
-    tost = max(_tail_p(mu + margin, se, dist, "greater"),  # H0: delta <= -margin
-               _tail_p(mu - margin, se, dist, "less"))     # H0: delta >= +margin
+    tost = max(_tail_p(mu + margin, se, df, "greater"),  # H0: delta <= -margin
+               _tail_p(mu - margin, se, df, "less"))     # H0: delta >= +margin
     return Pooled(k=k, delta=mu, se=se, ci_low=mu - half, ci_high=mu + half,
-                  p=_tail_p(mu, se, dist, "two-sided"), tost_p=tost, tau2=tau2, i2=i2, q=q,
-                  q_p=float(stats.chi2.sf(q, k - 1)), pi_low=pi_low, pi_high=pi_high)
+                  p=_tail_p(mu, se, df, "two-sided"), tost_p=tost, tau2=tau2, i2=i2, q=q,
+                  q_p=float(special.chdtrc(k - 1, q)), pi_low=pi_low, pi_high=pi_high)
