@@ -2,10 +2,12 @@
 
 A *setting* is one combination of the config keys that differ between the records besides
 pool, alpha, beta and seed (or of the ``--group-by`` keys), e.g. ``attention=eca``.  Each
-setting is analysed as ``spe stats`` does (its own verdicts); then, per cell, its effect
-``delta = mean(cell) - mean(avg)`` with variance ``sd_cell^2 / n_cell + sd_avg^2 / n_avg``
-(both arms with at least 2 usable runs) is pooled across the settings by :mod:`.meta`, the
-pooled p-values are corrected across cells, and the verdict follows the rules of spe stats.
+setting is analysed as ``spe stats`` does (its own verdicts; a group-sequential sweep replayed
+at each cell's stopping look); then, per cell, its effect ``delta = mean(cell) - mean(avg)``
+with the variance of :func:`~spe_analysis.stats.meta.within_variance` (both arms with at least
+2 usable runs; a sequential setting's from its repeated CI) is pooled across the settings by
+:mod:`.meta`, the pooled p-values are corrected across cells, and the verdict follows the
+rules of spe stats, diverged runs included.
 """
 from __future__ import annotations
 
