@@ -1,9 +1,9 @@
-"""SE-airbench against SE-ResNet-20 on this CPU: images per second, share of the bf16 peak,
-and projected minutes per run.
+"""SE-airbench against SE-ResNet-20 on this CPU: images per second, share of the CPU's peak
+(bf16 where it has native bf16, else fp32), and projected minutes per run.
 
-Each network's SGD step (bf16 autocast, channels_last, as ``spe train`` runs it on a CPU
-with native bf16) at its recipe's batch size, and a large bf16 matrix product, the measured
-peak, take turns in one process (``interleave.py``: CPU time, so load elsewhere on a shared
+Each network's SGD step (channels_last; bf16 autocast where the CPU has native bf16, as
+``--precision auto`` trains, else fp32) at its recipe's batch size, and a large matrix product
+in the same precision, the measured peak, take turns in one process (``interleave.py``: CPU time, so load elsewhere on a shared
 machine falls on all alike).  FLOPs per image come from torch's FLOP counter (2 per
 multiply-add, forward and backward).  Projected minutes per run: 50,000 training images per
 epoch plus the test passes of the recipe (10,000 images per epoch; airbench's final TTA six
@@ -20,15 +20,19 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from interleave import add_device_options, describe, interleaved_medians, setup_device
 from spe_analysis.models import make_model
+from spe_analysis.training import uses_bf16
 
 NETWORKS = {"SE-airbench": ("airbench", 1024), "SE-ResNet-20": ("resnet20", 128)}
 GEMM = 2048
 TRAIN_IMAGES, TEST_IMAGES, TTA_VIEWS = 50_000, 10_000, 6
 
 
+BF16 = uses_bf16("auto", "cpu")
+
+
 def sgd_step(model, optimizer, x, y):
     optimizer.zero_grad(set_to_none=True)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=BF16):
         loss = nn.functional.cross_entropy(model(x).float(), y)
     loss.backward()
     optimizer.step()
@@ -36,7 +40,7 @@ def sgd_step(model, optimizer, x, y):
 
 @torch.inference_mode()
 def forward(model, x):
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=BF16):
         model(x)
 
 
@@ -67,12 +71,13 @@ def main():
         variants[label] = functools.partial(sgd_step, model, optimizer, x, y)
         evals[label] = functools.partial(forward, model, x)
         batches[label] = batch
-    a = torch.randn(GEMM, GEMM, dtype=torch.bfloat16)
+    precision = "bf16" if BF16 else "fp32"
+    a = torch.randn(GEMM, GEMM, dtype=torch.bfloat16 if BF16 else torch.float32)
     variants["bf16 GEMM"] = functools.partial(torch.mm, a, a)
     median = interleaved_medians({**variants, **{f"{k} eval": v for k, v in evals.items()}}, args.reps)
     peak = 2 * GEMM ** 3 / median["bf16 GEMM"]
-    print(f"{describe(device)}, bf16 autocast, channels_last, median of {args.reps} interleaved rounds")
-    print(f"measured bf16 peak ({GEMM}^3 matrix product): {peak / 1e9:.1f} GFLOP/s per process")
+    print(f"{describe(device)}, {precision}, channels_last, median of {args.reps} interleaved rounds")
+    print(f"measured {precision} peak ({GEMM}^3 matrix product): {peak / 1e9:.1f} GFLOP/s per process")
     print(f"{'network':14s} {'batch':>5s} {'GFLOP/img':>9s} {'img/s':>7s} {'share of peak':>13s} "
           f"{'min/run':>8s}")
     for label in NETWORKS:
