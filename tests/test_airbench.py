@@ -15,7 +15,7 @@ from spe_analysis.data import load_dataset
 from spe_analysis.lookahead import DECAY, EVERY, Lookahead
 from spe_analysis.models import make_model
 from spe_analysis.pooling import LearnedPool, MixPool
-from spe_analysis.training import lr_factor, make_optimizer, train_run
+from spe_analysis.training import Split, fit, lr_factor, make_optimizer, train_run
 
 
 def conv_group_parameters(c_in: int, c_out: int) -> int:
@@ -183,9 +183,16 @@ def test_airbench_preset_keeps_every_hyperparameter_in_one_place():
 
 
 @pytest.mark.slow
-def test_airbench_recipe_learns_a_cifar_slice(tmp_path, cifar_jpeg):
-    config = resolve_config(dataset=f"imagefolder:{cifar_jpeg}", model="airbench", train_subset=2560,
-                            batch_size=256, epochs=2, tta=0)
-    record = train_run(config, tmp_path, device="cpu")
-    assert record["status"] == "ok"
-    assert record["metrics"]["final_test_acc"] > 40.0  # chance is 10%, on all 10,000 test images
+def test_airbench_recipe_learns_a_cifar_slice(cifar_jpeg):
+    """The whole recipe (whitening, lookahead, alternating flips, TTA) on 2,048 training and
+    1,000 test images: a few dozen steps take it far above chance."""
+    data = load_dataset(f"imagefolder:{cifar_jpeg}")
+    config = resolve_config(dataset=f"imagefolder:{cifar_jpeg}", model="airbench", batch_size=256,
+                            epochs=3, precision="fp32")
+    device = torch.device("cpu")
+    train = Split.make(data.train_x[:2048], data.train_y[:2048], data.mean, data.std, device)
+    test = Split.make(data.test_x[:1000], data.test_y[:1000], data.mean, data.std, device)
+    outcome = fit(config, train, test, None, len(data.classes), device)
+    assert outcome.status == "ok" and len(outcome.history) == 3
+    last = outcome.history[-1]
+    assert last["test_acc"] > 35.0 and last["test_acc_tta"] > 35.0  # chance is 10%
