@@ -41,7 +41,9 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 # Fields added to RunConfig after runs had been recorded.  Each defaults to None, meaning
 # "as before this field existed", and is left out of the identity while None.
-LATER_FIELDS: frozenset[str] = frozenset()
+LATER_FIELDS: frozenset[str] = frozenset({
+    "pool_param", "pool_import", "pool_version",  # the squeeze statistics and users' pools
+})
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,11 @@ class RunConfig:
     crop_padding: int = 4
     flip: bool = True
     precision: str = "auto"
+    # The pool's parameter (lse's r, gem's p, meanstd's lambda); a user's pool's factory
+    # (MODULE:FACTORY) and the version of its code (spe_analysis.pool_plugins).
+    pool_param: float | None = None
+    pool_import: str | None = None
+    pool_version: str | None = None
 
     @property
     def run_id(self) -> str:
@@ -112,7 +119,7 @@ def resolve_config(dataset: str = "digits", preset: str | None = None, **options
     from .attention import ATTENTION_NAMES
     from .data import check_dataset_name
     from .models import check_model_name
-    from .pooling import POOL_NAMES
+    from .pooling import resolve_pool
 
     check_dataset_name(dataset)
     family = dataset_family(dataset)
@@ -129,7 +136,8 @@ def resolve_config(dataset: str = "digits", preset: str | None = None, **options
 
     check_model_name(values.get("model", "resnet20"))
     choose("attention", values.get("attention", "se"), ATTENTION_NAMES)
-    pool = choose("pool", values.get("pool", "avg"), POOL_NAMES)
+    values.update(resolve_pool(values.get("pool", "avg"), values.get("pool_param")))
+    pool = values["pool"]
     choose("schedule", values["schedule"], SCHEDULES)
     choose("precision", values["precision"], PRECISIONS)
     if pool == "mix":

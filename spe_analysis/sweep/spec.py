@@ -26,7 +26,7 @@ from .grid import parse_grid, parse_pools, parse_seeds
 SCHEMA = "spe.sweep/1"
 SPEC_FILE = "sweep.toml"
 DEFAULT_SEEDS = 5
-PER_RUN_KEYS = ("pool", "alpha", "beta", "seed")  # what varies between the runs of a sweep
+PER_RUN_KEYS = ("pool", "alpha", "beta", "seed", "pool_param", "pool_import", "pool_version")  # vary per run
 TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in PER_RUN_KEYS)
 EXTENT_KEYS = ("alpha_grid", "beta_grid", "seeds", "also", "include_zero")
 # How and where runs execute: never part of a run's identity, never compared on resume.
@@ -162,9 +162,13 @@ def read_config(path: str | Path) -> dict[str, Any]:
 def build_spec(options: Mapping[str, Any]) -> SweepSpec:
     """A SweepSpec from flat options (config file merged with flags); None means unset."""
     options = {k: v for k, v in options.items() if v is not None}
-    for key in ("alpha_grid", "beta_grid"):
-        if key not in options:
-            raise SpeError(f"--{key.replace('_', '-')} is required (GRID: e.g. 0:1:0.25 or 0,0.5,1)")
+    also = parse_pools(options.get("also"))
+    # Without mix cells (both grids left out, or empty in a sweep.toml) --also names the cells.
+    grids = [k for k in ("alpha_grid", "beta_grid") if options.get(k) not in (None, [])]
+    if len(grids) == 1 or not (grids or also):
+        missing = next(k for k in ("alpha_grid", "beta_grid") if k not in grids)
+        raise SpeError(f"--{missing.replace('_', '-')} is required (GRID: e.g. 0:1:0.25 or 0,0.5,1)"
+                       + ("" if grids else "; a sweep of other pools alone names them with --also"))
     train = {k: options[k] for k in TRAIN_KEYS if k in options}
     design = _design(options)
     seeds = parse_seeds(options.get("seeds", design["looks"][-1] if design else DEFAULT_SEEDS))
@@ -172,10 +176,10 @@ def build_spec(options: Mapping[str, Any]) -> SweepSpec:
         raise SpeError(f"--seeds names {len(seeds)} seeds but the last look needs {design['looks'][-1]}; "
                        "leave --seeds out with --until-decided (seeds 0 to max-1 are used)")
     return SweepSpec(
-        alpha_grid=parse_grid(options["alpha_grid"], "alpha-grid"),
-        beta_grid=parse_grid(options["beta_grid"], "beta-grid"),
+        alpha_grid=parse_grid(options["alpha_grid"], "alpha-grid") if grids else [],
+        beta_grid=parse_grid(options["beta_grid"], "beta-grid") if grids else [],
         seeds=seeds,
-        also=parse_pools(options.get("also")),
+        also=also,
         include_zero=bool(options.get("include_zero", False)),
         base=resolve_config(**train, pool="avg", seed=0), **design)
 
