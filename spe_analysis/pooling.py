@@ -219,12 +219,12 @@ class LearnedPool(GlobalPool):
 
 
 class _FloatStatistic(_SingleStatistic):
-    """A statistic that exponentiates or squares its input: computed in float32 (bf16
+    """A statistic that exponentiates or squares its input: computed in float32 or wider (bf16
     autocast would lose most of its digits in the exponentials and powers), returned in the
     input's dtype."""
 
     def forward(self, x):
-        return self.statistic(x.float()).to(x.dtype)
+        return self.statistic(x.to(torch.promote_types(x.dtype, torch.float32))).to(x.dtype)
 
     def terms(self, x):
         s = self(x)
@@ -234,15 +234,23 @@ class _FloatStatistic(_SingleStatistic):
 class LSEPool(_FloatStatistic):
     """Log-sum-exp pooling ``(1/r) log mean exp(r x)``: avg as r -> 0, max as r -> infinity.
 
-    Computed as ``(logsumexp(r x) - log(HW)) / r``, which never overflows."""
+    Computed as ``c + (t + log1p(mean(expm1(s - t)))) / r`` with ``s = r (x - c)``, c the
+    mean and t the largest s: nothing overflows at large r, and at small r, where
+    ``logsumexp(r x) - log(HW)`` would cancel to float32 noise divided by r, the expm1/log1p
+    terms keep their digits.  c and t are constants to autograd (the value does not depend on
+    them), so the gradient is softmax(r x), as it should be."""
 
     def __init__(self, r: float):
         super().__init__()
         self.r = r
 
     def statistic(self, x):
-        count = x.shape[2] * x.shape[3]
-        return ((torch.logsumexp(self.r * x.flatten(2), 2) - math.log(count)) / self.r)[..., None, None]
+        flat = x.flatten(2)
+        centre = flat.mean(2, keepdim=True).detach()
+        scaled = self.r * (flat - centre)
+        top = scaled.amax(2, keepdim=True).detach()
+        log_mean_exp = top + torch.log1p(torch.expm1(scaled - top).mean(2, keepdim=True))
+        return (centre + log_mean_exp / self.r)[..., None]
 
     def extra_repr(self) -> str:
         return f"r={self.r:g}"
@@ -306,14 +314,15 @@ def dct_basis(u: int, size: int) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=64)
-def dct_filters(channels: int, height: int, width: int, device: torch.device) -> torch.Tensor:
+def dct_filters(channels: int, height: int, width: int, device: torch.device,
+                dtype: torch.dtype) -> torch.Tensor:
     """(C, H, W) filters: channel c gets frequency ``c * 16 // C`` of the top-16 list, i.e.
     16 equal groups of channels when C is a multiple of 16, each group its own 2-D basis."""
     groups = len(DCT_TOP16_U)
     bases = torch.stack([torch.outer(dct_basis(dct_frequency(u, height), height),
                                      dct_basis(dct_frequency(v, width), width))
                          for u, v in zip(DCT_TOP16_U, DCT_TOP16_V)])
-    return bases[torch.arange(channels) * groups // channels].float().to(device)
+    return bases[torch.arange(channels) * groups // channels].to(device, dtype)
 
 
 class DCTPool(_FloatStatistic):
@@ -321,7 +330,7 @@ class DCTPool(_FloatStatistic):
     frequency.  The (0, 0) component is ``sqrt(H W) * avg``."""
 
     def statistic(self, x):
-        weight = dct_filters(x.shape[1], x.shape[2], x.shape[3], x.device)
+        weight = dct_filters(*x.shape[1:], x.device, x.dtype)
         # A product and a sum, not einsum: autocast would run einsum in bf16.
         return (x * weight).sum((2, 3), keepdim=True)
 
