@@ -15,11 +15,10 @@ from matplotlib.testing.compare import compare_images
 from matplotlib.testing.exceptions import ImageComparisonFailure
 
 from conftest import assert_usage_error, run_spe
-from spe_analysis.plots import KINDS
 from spe_analysis.plots.environment import ENV_FILE, plotting_env, read_plotting_env
 from spe_analysis.records import write_record
 from synthetic_runs import grid_cells, write_sweep
-from test_plots import write_all_verdicts
+from test_plots import DRAWN_KINDS, write_all_verdicts
 
 SWEEP_KINDS = ("heatmap", "strip", "curves")  # the kinds that need no learned runs
 
@@ -51,7 +50,7 @@ def test_figures_redraws_every_sweep_in_pdf_and_png_byte_for_byte(data, tmp_path
     assert first.code == 0, first.stderr
     assert run_spe("figures", "--data", data, "--out", tmp_path / "b").code == 0
     files = _files(tmp_path / "a")
-    expected = {f"verdicts-{k}.{ext}" for k in KINDS for ext in ("pdf", "png")}
+    expected = {f"verdicts-{k}.{ext}" for k in DRAWN_KINDS for ext in ("pdf", "png")}
     expected |= {f"nolearned-{k}.{ext}" for k in SWEEP_KINDS for ext in ("pdf", "png")}
     assert set(files) == expected | {ENV_FILE}
     assert files == _files(tmp_path / "b")

@@ -23,7 +23,7 @@ TICK_SIZE = 5
 
 
 def unsupported(sweep: Sweep) -> str | None:
-    return None if sweep.mix_cells else "no mix cells"
+    return None if sweep.stats["cells"] else "no cells besides avg"
 
 
 def _offsets(n: int) -> np.ndarray:
@@ -68,7 +68,7 @@ def plot(sweep: Sweep, width: str = WIDTH):
     ax.tick_params(axis="x", length=1.5)
     ax.set_xlim(-0.6, len(cells) + 0.6)
     ax.set_ylabel("Δ vs avg mean (points)")
-    ax.set_xlabel("cell (α: max weight, β: min weight)")
+    ax.set_xlabel("cell (α: max weight, β: min weight)" if sweep.mix_cells else "cell")
     ax.set_title(("; " if width == "double" else "\n").join(sweep.baseline_caption), loc="left",
                  fontsize=6)
 
