@@ -33,3 +33,13 @@ def test_later_fields_enter_the_identity_only_when_set():
     assert lse.to_dict()["pool_param"] == 4.0 and "pool_import" not in lse.to_dict()
     assert len({base.run_id, lse.run_id, resolve_config(pool="lse:8").run_id}) == 3
     assert resolve_config(pool="lse:4.0").run_id == resolve_config(pool="lse", pool_param=4).run_id == lse.run_id
+
+
+def test_the_squeeze_sweep_holds_the_se_settings_own_avg_and_max_runs():
+    """Its own family (figures/data-squeeze, out of `spe meta figures/data/*`), on the same runs."""
+    squeeze = REPO / "figures" / "data-squeeze" / "cifar10-se-resnet20-squeeze" / "runs"
+    se = REPO / "figures" / "data" / "cifar10-se-resnet20" / "runs"
+    shared = [p for p in squeeze.glob("*.json")
+              if json.loads(p.read_text(encoding="utf-8"))["config"]["pool"] in ("avg", "max")]
+    assert len(shared) == 10
+    assert all(p.read_bytes() == (se / p.name).read_bytes() for p in shared)
