@@ -77,3 +77,17 @@ def test_continuum_needs_lse_cells(tmp_path):
     assert_usage_error(run_spe("plot", directory, "--kind", "continuum"), "no lse cells")
     result = run_spe("plot", directory, "--out", tmp_path / "figs")
     assert "skipped continuum: no lse cells" in result.stdout
+
+
+def test_meta_pools_each_statistic_across_settings_by_its_label(tmp_path):
+    rng = random.Random(1)
+    for attention in ("se", "eca"):
+        write_sweep(tmp_path / attention, {
+            ("avg", None, None): [90 + rng.gauss(0, 0.2) for _ in range(4)],
+            ("lse:2", None, None): [89.9 + rng.gauss(0, 0.2) for _ in range(4)],
+            ("lse:8", None, None): [89.0 + rng.gauss(0, 0.2) for _ in range(4)],
+            ("dct", None, None): [90.1 + rng.gauss(0, 0.2) for _ in range(4)]}, attention=attention, epochs=1)
+    result = run_spe("meta", tmp_path / "se", tmp_path / "eca", "--format", "json")
+    assert result.code == 0, result.stderr
+    cells = {c["pool"]: c for c in json.loads(result.stdout)["cells"]}
+    assert set(cells) == {"lse:2", "lse:8", "dct"} and all(c["k"] == 2 for c in cells.values())

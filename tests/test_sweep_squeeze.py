@@ -53,3 +53,10 @@ def test_bad_also_exits_2_with_one_line(tmp_path):
     assert_usage_error(run_spe("sweep", "--also", "lse:-1", "--out", tmp_path, "--dry-run"), "positive")
     assert_usage_error(run_spe("sweep", "--also", "nosuchmodule:make", "--out", tmp_path, "--dry-run"),
                        "cannot import pool factory")
+
+
+def test_squeeze_statistics_train_unfused():
+    from spe_analysis.config import resolve_config
+    from spe_analysis.training_fused import fusion_key
+    assert fusion_key(resolve_config(pool="avg")) is not None
+    assert all(fusion_key(resolve_config(pool=p)) is None for p in ("lse:4", "gem:3", "meanstd:1", "dct"))
