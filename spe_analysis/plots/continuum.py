@@ -18,6 +18,7 @@ from matplotlib.patches import Patch
 
 from ..pool_labels import split_label
 from .data import Sweep, finite, short_label
+from .strip import mark_delta
 from .style import BASELINE_COLOR, VERDICT_COLORS, new_figure, number
 
 WIDTH = "double"
@@ -49,18 +50,6 @@ def unsupported(sweep: Sweep) -> str | None:
     return None if _lse_cells(sweep) else "no lse cells (add e.g. --also lse:1,lse:4)"
 
 
-def _mark(ax, x: float, cell: dict) -> None:
-    """A cell's delta and 95% CI at ``x``, coloured by its verdict."""
-    colour = VERDICT_COLORS[cell["verdict"]]
-    delta, low, high = finite(cell["delta"]), finite(cell["ci_low"]), finite(cell["ci_high"])
-    if np.isfinite(low) and np.isfinite(high):
-        ax.errorbar(x, delta, yerr=[[delta - low], [high - delta]], fmt="none", ecolor=colour,
-                    elinewidth=1.0, capsize=1.5, capthick=0.8, zorder=3)
-    if np.isfinite(delta):
-        ax.plot(x, delta, marker="o", markersize=3.4, color=colour, markeredgecolor="black",
-                markeredgewidth=0.4, zorder=4)
-
-
 def _margin(ax, margin: float) -> None:
     ax.axhspan(-margin, margin, color=BASELINE_COLOR, alpha=MARGIN_ALPHA, linewidth=0, zorder=0)
     ax.axhline(0.0, color=BASELINE_COLOR, linewidth=0.6, zorder=1)
@@ -87,17 +76,17 @@ def plot(sweep: Sweep, width: str = WIDTH):
     ax.plot([left, temperatures[0]], [0.0, deltas[0]], **dotted)  # the limits, not measured
     if top:
         ax.plot([temperatures[-1], right], [deltas[-1], finite(top["delta"])], **dotted)
-    ax.plot(left, 0.0, marker="D", markersize=3.4, color="white", markeredgecolor=BASELINE_COLOR,
+    ax.plot(left, 0.0, marker="D", markersize=3.2, color="white", markeredgecolor=BASELINE_COLOR,
             markeredgewidth=0.8, zorder=4)
     for r, cell in lse:
-        _mark(ax, r, cell)
+        mark_delta(ax, r, cell)
     ticks = [left, *temperatures] + ([right] if top else [])
     labels = (["avg\n(r → 0)"] + [number(r) for r in temperatures]
               + ([f"{short_label(top)}\n(r → ∞)"] if top else []))
     ax.set_xticks(ticks, labels)
     ax.minorticks_off()
     if top:
-        _mark(ax, right, top)
+        mark_delta(ax, right, top)
     ax.set_xlim(left / math.sqrt(END_STEP), (right if top else temperatures[-1]) * math.sqrt(END_STEP))
     ax.set_xlabel("log-sum-exp temperature r" + (": (1/r) log mean exp(r x)" if width == "double" else ""))
     ax.set_ylabel("Δ vs avg (points)")
@@ -105,7 +94,7 @@ def plot(sweep: Sweep, width: str = WIDTH):
                  fontsize=6)
 
     for x, cell in enumerate(others):
-        _mark(side, x, cell)
+        mark_delta(side, x, cell)
     upright = width != "double" or len(others) > 4
     side.set_xticks(range(len(others)), [short_label(c) for c in others], rotation=90 if upright else 0)
     side.set_xlim(-0.7, max(len(others), 1) - 0.3)
@@ -114,9 +103,9 @@ def plot(sweep: Sweep, width: str = WIDTH):
 
     present = [v for v in VERDICT_COLORS if any(c["verdict"] == v for c in [*(c for _, c in lse), *others,
                                                                              *([top] if top else [])])]
-    handles = [Line2D([], [], marker="o", linestyle="none", markersize=3.4, markerfacecolor=VERDICT_COLORS[v],
+    handles = [Line2D([], [], marker="o", linestyle="none", markersize=3.2, markerfacecolor=VERDICT_COLORS[v],
                       markeredgecolor="black", markeredgewidth=0.4, label=v) for v in present]
-    handles += [Line2D([], [], marker="D", linestyle="none", markersize=3.4, markerfacecolor="white",
+    handles += [Line2D([], [], marker="D", linestyle="none", markersize=3.2, markerfacecolor="white",
                        markeredgecolor=BASELINE_COLOR, label="avg (Δ = 0)"),
                 Line2D([], [], color="black", linewidth=1.0, marker="_", markersize=3, label="95% CI of Δ"),
                 Patch(color=BASELINE_COLOR, alpha=MARGIN_ALPHA, linewidth=0, label=f"±{margin:g} margin")]

@@ -31,6 +31,18 @@ def _offsets(n: int) -> np.ndarray:
     return np.linspace(-SPREAD / 2, SPREAD / 2, n) if n > 1 else np.zeros(n)
 
 
+def mark_delta(ax, x: float, cell: dict) -> None:
+    """A cell's delta and its 95% CI at ``x``, coloured by its verdict."""
+    colour = VERDICT_COLORS[cell["verdict"]]
+    delta, low, high = finite(cell["delta"]), finite(cell["ci_low"]), finite(cell["ci_high"])
+    if np.isfinite(low) and np.isfinite(high):
+        ax.errorbar(x, delta, yerr=[[delta - low], [high - delta]], fmt="none", ecolor=colour,
+                    elinewidth=1.0, capsize=1.5, capthick=0.8, zorder=3)
+    if np.isfinite(delta):
+        ax.plot(x, delta, marker="o", markersize=3.2, color=colour, markeredgecolor="black",
+                markeredgewidth=0.4, zorder=4)
+
+
 def plot(sweep: Sweep, width: str = WIDTH):
     base = sweep.baseline
     centre = base["mean"]
@@ -54,13 +66,7 @@ def plot(sweep: Sweep, width: str = WIDTH):
         runs = np.asarray(sweep.values(cell_key(cell))) - centre
         ax.scatter(x + _offsets(len(runs)), runs, s=5, color=colour, linewidth=0, alpha=0.55,
                    zorder=2)
-        mean, low, high = finite(cell["delta"]), finite(cell["ci_low"]), finite(cell["ci_high"])
-        if np.isfinite(low) and np.isfinite(high):
-            ax.errorbar(x, mean, yerr=[[mean - low], [high - mean]], fmt="none", ecolor=colour,
-                        elinewidth=1.0, capsize=1.5, capthick=0.8, zorder=3)
-        if np.isfinite(mean):
-            ax.plot(x, mean, marker="o", markersize=3.2, color=colour, markeredgecolor="black",
-                    markeredgewidth=0.4, zorder=4)
+        mark_delta(ax, x, cell)
 
     labels = ["avg"] + [short_label(c) for c in cells]
     fit_xticks(ax, labels, 0.88 * fig.get_figwidth(), TICK_SIZE,
