@@ -11,11 +11,11 @@ PARAMETERS = {"lse": ("temperature r", True), "gem": ("exponent p", True),
               "meanstd": ("std weight lambda", False)}
 POOL_ACCEPTED = ("avg, max, min, mix, learned, avgmax, lse:R, gem:P, meanstd:L, dct, MODULE:FACTORY "
                  "or a name registered under the spe.pools entry points")
-POOL_FORMS = ("avg, max, min, mix (alpha*max + beta*min, with alpha and beta), learned (SPEM's "
-              "self-adaptive weight), avgmax (0.5*avg + 0.5*max), lse:R (log-sum-exp at temperature "
+POOL_FORMS = ("avg, max, min, mix (alpha·max + beta·min, with alpha and beta), learned (SPEM's "
+              "self-adaptive weight), avgmax (0.5·avg + 0.5·max), lse:R (log-sum-exp at temperature "
               "R > 0: avg as R -> 0, max as R -> infinity), gem:P (generalised mean (mean "
               "clamp(x, 1e-6)^P)^(1/P): negative values count as 1e-6, so on the SE input, a "
-              "BatchNorm output, it averages the positive part), meanstd:L (mean + L*std), dct "
+              "BatchNorm output, it averages the positive part), meanstd:L (mean + L·std), dct "
               "(FcaNet's top-16 multi-spectral DCT), MODULE:FACTORY (your own: FACTORY(channels) "
               "returns a module (B,C,H,W) -> (B,C,1,1)) or a name registered under the spe.pools "
               "entry points")
