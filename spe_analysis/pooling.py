@@ -231,26 +231,41 @@ class _FloatStatistic(_SingleStatistic):
         return s, s, 0.5, 0.5
 
 
-class LSEPool(_FloatStatistic):
-    """Log-sum-exp pooling ``(1/r) log mean exp(r x)``: avg as r -> 0, max as r -> infinity.
+class _LogMeanExp(torch.autograd.Function):
+    """``(1/r) log mean exp(r x)`` over the last axis of (B, C, L), with its gradient
+    ``softmax(r x) = exp(r (x - value)) / L`` written out: one exp instead of the backward of
+    every step of the forward (lse 12x avg through autograd, bench_pooling)."""
 
-    Computed as ``c + (t + log1p(mean(expm1(s - t)))) / r`` with ``s = r (x - c)``, c the
-    mean and t the largest s: nothing overflows at large r, and at small r, where
-    ``logsumexp(r x) - log(HW)`` would cancel to float32 noise divided by r, the expm1/log1p
-    terms keep their digits.  c and t are constants to autograd (the value does not depend on
-    them), so the gradient is softmax(r x), as it should be."""
+    @staticmethod
+    def forward(ctx, flat, r):
+        # Around the channel mean c and the largest s = r (x - c): nothing overflows at large
+        # r, and at small r, where logsumexp(r x) - log(L) would cancel to float32 noise divided
+        # by r, expm1 and log1p keep their digits.
+        centre = flat.mean(2, keepdim=True)
+        scaled = r * (flat - centre)
+        top = scaled.amax(2, keepdim=True)
+        value = centre + (top + torch.log1p(torch.expm1(scaled - top).mean(2, keepdim=True))) / r
+        ctx.save_for_backward(flat, value)
+        ctx.r = r
+        return value
+
+    @staticmethod
+    def backward(ctx, grad):
+        flat, value = ctx.saved_tensors
+        # r (x - value) <= log(L): the exponential cannot overflow.
+        return grad * torch.exp(ctx.r * (flat - value)) / flat.shape[2], None
+
+
+class LSEPool(_FloatStatistic):
+    """Log-sum-exp pooling ``(1/r) log mean exp(r x)``: avg as r -> 0, max as r -> infinity,
+    computed stably (:class:`_LogMeanExp`)."""
 
     def __init__(self, r: float):
         super().__init__()
         self.r = r
 
     def statistic(self, x):
-        flat = x.flatten(2)
-        centre = flat.mean(2, keepdim=True).detach()
-        scaled = self.r * (flat - centre)
-        top = scaled.amax(2, keepdim=True).detach()
-        log_mean_exp = top + torch.log1p(torch.expm1(scaled - top).mean(2, keepdim=True))
-        return (centre + log_mean_exp / self.r)[..., None]
+        return _LogMeanExp.apply(x.flatten(2), self.r)[..., None]
 
     def extra_repr(self) -> str:
         return f"r={self.r:g}"
