@@ -55,8 +55,10 @@ PRECISIONS = ("auto", "fp32", "bf16")
 # Fields added to RunConfig after runs had been recorded.  Each defaults to None, meaning
 # "as before this field existed", and is left out of the identity while None.
 LATER_FIELDS: frozenset[str] = frozenset({
-    "lr_start", "lr_peak", "lr_end", "bias_lr_scale", "lookahead", "whiten_bias_epochs",
-    "pad_mode", "flip_mode", "tta"})
+    "lr_start", "lr_peak", "lr_end", "bias_lr_scale", "lookahead", "whiten_bias_epochs",  # airbench
+    "pad_mode", "flip_mode", "tta",
+    "pool_param", "pool_import", "pool_version",  # the squeeze statistics and users' pools
+})
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,11 @@ class RunConfig:
     pad_mode: str | None = None  # None: zeros
     flip_mode: str | None = None  # None: random
     tta: int | None = None  # test-time augmentation of the final evaluation; None: 0
+    # The pool's parameter (lse's r, gem's p, meanstd's lambda); a user's pool's factory
+    # (MODULE:FACTORY) and the version of its code (spe_analysis.pool_plugins).
+    pool_param: float | None = None
+    pool_import: str | None = None
+    pool_version: str | None = None
 
     @property
     def run_id(self) -> str:
@@ -138,7 +145,7 @@ def resolve_config(dataset: str = "digits", preset: str | None = None, **options
     from .attention import ATTENTION_NAMES
     from .data import check_dataset_name
     from .models import check_model_name
-    from .pooling import POOL_NAMES
+    from .pooling import resolve_pool
 
     check_dataset_name(dataset)
     family = dataset_family(dataset)
@@ -157,7 +164,8 @@ def resolve_config(dataset: str = "digits", preset: str | None = None, **options
 
     check_model_name(values.get("model", "resnet20"))
     choose("attention", values.get("attention", "se"), ATTENTION_NAMES)
-    pool = choose("pool", values.get("pool", "avg"), POOL_NAMES)
+    values.update(resolve_pool(values.get("pool", "avg"), values.get("pool_param")))
+    pool = values["pool"]
     choose("schedule", values["schedule"], SCHEDULES)
     choose("precision", values["precision"], PRECISIONS)
     if values["schedule"] == "triangle" and None in (values.get("lr_start"), values.get("lr_peak"), values.get("lr_end")):

@@ -24,6 +24,7 @@ from .errors import SpeError, choose
 from .lookahead import Lookahead
 from .models import learned_lams, make_model, pool_regularizer
 from .pool_dynamics import PoolDynamics
+from .pooling import config_pool
 from .records import SCHEMA, environment, utc_now, write_record
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -139,7 +140,7 @@ def fit(config: RunConfig, train: Split, test: Split, val: Split | None, num_cla
     torch.manual_seed(config.seed)  # model initialisation
     generator = torch.Generator().manual_seed(config.seed)  # data order and augmentation
     model = make_model(config.model, num_classes=num_classes, in_channels=train.x.shape[1],
-                       attention=config.attention, pool=config.pool, alpha=config.alpha,
+                       attention=config.attention, pool=config_pool(config), alpha=config.alpha,
                        beta=config.beta).to(device, memory_format=torch.channels_last)
     if hasattr(model, "prepare"):  # data-dependent initialisation (airbench's whitening)
         model.prepare(train.x)

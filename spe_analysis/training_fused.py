@@ -39,6 +39,8 @@ def fusion_key(config: RunConfig) -> tuple | None:
     """Runs with equal keys can train as one fused model; None: this run cannot be fused."""
     if config.model not in ARCHITECTURES:  # the CIFAR ResNets only: timm's and airbench's layers are not fused
         return None
+    if config.pool not in POOL_ORDER:  # fused.py pools these pools only: the others train alone
+        return None
     shared = dataclasses.asdict(config)
     for name in VARIED:
         shared.pop(name)

@@ -61,6 +61,7 @@ def plot(
     - strip:   every run per cell, 95% CI of delta, coloured by verdict
     - curves:  test accuracy and train loss per epoch, mean and 95% band
     - lambda:  the learned pool's per-block mixing weight over epochs
+    - continuum: delta vs avg along the lse temperature, avg to max, other statistics beside
 
     Several settings (several DIRs, or one with --group-by), as in spe meta:
 

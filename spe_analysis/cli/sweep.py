@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..config import RunConfig
+from ..pool_labels import pool_label
 from ..sweep.fusing import AUTO_FUSE, FUSE_HELP, fuse_size
 from ..sweep import (DEFAULT_STALE_AFTER, GRID_HELP, MIXES_HELP, Summary, build_spec, check_directory, estimate,
                      local_layout, make_executor, plan, read_config, run_sweep)
@@ -26,7 +27,8 @@ SLURM = "Slurm executor"
 
 
 def _cell(config: RunConfig) -> str:
-    pool = f"mix a={config.alpha:g} b={config.beta:g}" if config.pool == "mix" else config.pool
+    pool = (f"mix a={config.alpha:g} b={config.beta:g}" if config.pool == "mix"
+            else pool_label(config.pool, config.pool_param))
     return f"{pool} seed {config.seed}"
 
 
@@ -54,7 +56,10 @@ def sweep(
         help="A count (5 means seeds 0-4) or a comma list of seeds, 0,1,2 (default: 5).",
         rich_help_panel=GRID)] = None,
     also: Annotated[Optional[str], typer.Option(
-        help="Extra pools to run with the same seeds, comma list of max, min, learned, avgmax.",
+        help="Extra pools to run with the same seeds, each its own cell, comma list of max, min, "
+        "learned, avgmax, lse:R, gem:P, meanstd:L, dct (see spe train --pool), MODULE:FACTORY or a "
+        "name registered under spe.pools, e.g. lse:1,lse:4,gem:3,meanstd:1,dct. With --also alone "
+        "(no grids) the sweep has no mix cells.",
         rich_help_panel=GRID)] = None,
     include_zero: Annotated[Optional[bool], typer.Option(
         "--include-zero", help="Also run alpha = beta = 0 (a constant statistic; left out by default).",

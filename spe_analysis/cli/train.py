@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..config import resolve_config
+from ..pool_labels import POOL_FORMS
 from ..training import train_run
 from . import options as opt
 from .app import app
@@ -21,8 +22,8 @@ def train(
     model: opt.Model = "resnet20",
     attention: opt.Attention = "se",
     pool: Annotated[str, typer.Option(
-        help="Squeeze pooling: avg (baseline), max, min, mix (alpha*max + beta*min), learned (SPEM's "
-        "self-adaptive weight), avgmax (0.5*avg + 0.5*max).", rich_help_panel=opt.RUN)] = "avg",
+        help=f"Squeeze pooling: {POOL_FORMS}. The parameter, or a user's pool's factory and the "
+        "version of its code, is part of the run's identity.", rich_help_panel=opt.RUN)] = "avg",
     alpha: Annotated[Optional[float], typer.Option(help="Weight of global max for --pool mix.",
                                                    rich_help_panel=opt.RUN)] = None,
     beta: Annotated[Optional[float], typer.Option(help="Weight of global min for --pool mix.",

@@ -11,11 +11,12 @@ import math
 from decimal import Decimal, InvalidOperation
 from typing import Iterable
 
-from ..errors import SpeError, choose
+from ..errors import SpeError
+from ..pool_labels import pool_label
 
 MAX_GRID_POINTS = 10_000  # a typo like 0:1:1e-9 should fail fast, not fill memory
 GRID_HELP = "start:stop:step (stop included when on the grid, e.g. 0:1:0.25) or a comma list (0,0.5,1)"
-EXTRA_POOLS = ("max", "min", "learned", "avgmax")
+EXTRA_POOLS = ("max", "min", "learned", "avgmax", "lse:R", "gem:P", "meanstd:L", "dct", "MODULE:FACTORY")
 
 
 def _number(name: str, text: str) -> Decimal:
@@ -142,11 +143,20 @@ def _integer(text: str) -> int:
 
 
 def parse_pools(value: str | Iterable | None) -> list[str]:
-    """The extra pools of ``--also`` (comma list or TOML list), each checked by name."""
+    """The extra pools of ``--also`` (comma list or TOML list) as labels ('lse:4', 'dct'),
+    each checked, written one way (``lse:4.0`` is ``lse:4``) and listed once."""
+    from ..pooling import resolve_pool  # here: pooling imports torch, --help needs none
+
     if value is None:
         return []
     items = value.split(",") if isinstance(value, str) else list(value)
-    pools = [str(p).strip() for p in items if str(p).strip()]
-    for pool in pools:
-        choose("pool for --also", pool, EXTRA_POOLS)
+    pools = []
+    for item in (str(p).strip() for p in items):
+        if item in ("avg", "mix"):
+            raise SpeError(f"--also {item}: " + ("the avg baseline is always run" if item == "avg" else
+                           "mix cells come from --alpha-grid and --beta-grid")
+                           + f"; accepted: {', '.join(EXTRA_POOLS)}")
+        if item:
+            fields = resolve_pool(item)
+            pools.append(pool_label(fields["pool"], fields["pool_param"]))
     return list(dict.fromkeys(pools))

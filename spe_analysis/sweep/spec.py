@@ -26,7 +26,7 @@ from .grid import parse_grid, parse_mixes, parse_pools, parse_seeds
 SCHEMA = "spe.sweep/1"
 SPEC_FILE = "sweep.toml"
 DEFAULT_SEEDS = 5
-PER_RUN_KEYS = ("pool", "alpha", "beta", "seed")  # what varies between the runs of a sweep
+PER_RUN_KEYS = ("pool", "alpha", "beta", "seed", "pool_param", "pool_import", "pool_version")  # vary per run
 TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in PER_RUN_KEYS)
 EXTENT_KEYS = ("alpha_grid", "beta_grid", "mixes", "seeds", "also", "include_zero")
 # How and where runs execute: never part of a run's identity, never compared on resume.
@@ -170,24 +170,28 @@ def build_spec(options: Mapping[str, Any]) -> SweepSpec:
     if mixes is not None:  # the grids are the pairs' alphas and betas unless given
         options.setdefault("alpha_grid", sorted({a for a, _ in mixes}))
         options.setdefault("beta_grid", sorted({b for _, b in mixes}))
-    for key in ("alpha_grid", "beta_grid"):
-        if key not in options:
-            raise SpeError(f"--{key.replace('_', '-')} is required (GRID: e.g. 0:1:0.25 or 0,0.5,1)")
+    also = parse_pools(options.get("also"))
+    # Without mix cells (both grids left out, or empty in a sweep.toml) --also names the cells.
+    grids = [k for k in ("alpha_grid", "beta_grid") if options.get(k) not in (None, [])]
+    if len(grids) == 1 or not (grids or also):
+        missing = next(k for k in ("alpha_grid", "beta_grid") if k not in grids)
+        raise SpeError(f"--{missing.replace('_', '-')} is required (GRID: e.g. 0:1:0.25 or 0,0.5,1)"
+                       + ("" if grids else "; a sweep of other pools alone names them with --also"))
     train = {k: options[k] for k in TRAIN_KEYS if k in options}
     design = _design(options)
     seeds = parse_seeds(options.get("seeds", design["looks"][-1] if design else DEFAULT_SEEDS))
     if design and len(seeds) != design["looks"][-1]:
         raise SpeError(f"--seeds names {len(seeds)} seeds but the last look needs {design['looks'][-1]}; "
                        "leave --seeds out with --until-decided (seeds 0 to max-1 are used)")
-    alpha_grid = parse_grid(options["alpha_grid"], "alpha-grid")
-    beta_grid = parse_grid(options["beta_grid"], "beta-grid")
+    alpha_grid = parse_grid(options["alpha_grid"], "alpha-grid") if grids else []
+    beta_grid = parse_grid(options["beta_grid"], "beta-grid") if grids else []
     off_grid = [f"{a:g}:{b:g}" for a, b in mixes or () if a not in alpha_grid or b not in beta_grid]
     if off_grid:
         raise SpeError(f"mixes {', '.join(off_grid)} lie off the alpha/beta grids; leave the grids out with --mixes")
     return SweepSpec(
         alpha_grid=alpha_grid, beta_grid=beta_grid, mixes=mixes,
         seeds=seeds,
-        also=parse_pools(options.get("also")),
+        also=also,
         include_zero=bool(options.get("include_zero", False)),
         base=resolve_config(**train, pool="avg", seed=0), **design)
 
