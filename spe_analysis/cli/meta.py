@@ -6,12 +6,13 @@ from typing import Annotated
 
 import typer
 
-from ..errors import choose
+from ..errors import SpeError, choose
 from ..plots.settings import load_meta
-from ..stats import meta_tables
+from ..stats import meta_tables, regression_tables
+from ..stats.meta_regression import DEFAULT_REGRESSION_CI, REGRESSION_CI
 from .app import app
-from .options import (Correction, GroupBy, Margin, MetaCi, MethodRe, Metric, Significance,
-                      SweepDirs, keys)
+from .options import (At, Correction, GroupBy, Margin, MetaCi, MethodRe, Metric, ModeratorCi,
+                      Moderators, Significance, SweepDirs, keys)
 from .records import warn_unreadable
 from .verdict_tables import TABLE_FORMATS, table_console, verdict_table
 
@@ -28,6 +29,9 @@ def meta(
     significance: Significance = 0.05,
     format: Annotated[str, typer.Option(
         "--format", help=f"Output: {', '.join(TABLE_FORMATS)} (json: schema spe.meta/1).")] = "table",
+    moderator: Moderators = None,
+    at: At = None,
+    moderator_ci: ModeratorCi = DEFAULT_REGRESSION_CI,
 ) -> None:
     """Pool each cell's difference to avg across settings (hosts, datasets, ...).
 
@@ -36,18 +40,28 @@ def meta(
     sd²/n of both arms (each with 2 usable runs or more); the settings are combined by a
     random-effects model, the pooled p-values corrected across cells, and the verdict follows
     the rules of spe stats. Each setting's own spe stats verdict is shown beside.
+
+    With --moderator, a random-effects meta-regression per cell on the moderators follows
+    (in csv, the regression alone, one row per cell and term).
     """
     choose("format", format, TABLE_FORMATS)
+    if at and not moderator:
+        raise SpeError("--at predicts the meta-regression on a --moderator; give --moderator KEY")
+    choose("--moderator-ci", moderator_ci, REGRESSION_CI)
     data = load_meta(directories, keys(group_by), metric=metric, method_re=method_re, ci=ci,
-                     correction=correction, margin=margin, significance=significance)
+                     correction=correction, margin=margin, significance=significance,
+                     moderators=moderator or (), at=at or (), moderator_ci=moderator_ci)
     warn_unreadable(data.unreadable)
     result = data.result
+    regression = "regression" in result
     if format == "json":
         print(json.dumps(result, indent=2, allow_nan=False, ensure_ascii=False))
     elif format == "csv":
-        print(meta_tables.to_csv(result), end="")
+        print((regression_tables if regression else meta_tables).to_csv(result), end="")
     elif format == "markdown":
         print(meta_tables.to_markdown(result), end="")
+        if regression:
+            print("\n" + regression_tables.to_markdown(result), end="")
     else:
         console = table_console()
         console.print(verdict_table(meta_tables.title(result), meta_tables.COLUMNS,
@@ -57,3 +71,8 @@ def meta(
                                   meta_tables.setting_rows(result)))
         console.print(meta_tables.baselines(result), highlight=False)
         console.print(result["claim"]["statement"], highlight=False)
+        if regression:
+            console.print(verdict_table(regression_tables.title(result),
+                                        regression_tables.columns(result),
+                                        regression_tables.display_rows(result)))
+            console.print(regression_tables.notes(result), highlight=False)

@@ -16,6 +16,8 @@ from . import corrections
 from .analysis import check_options, compare
 from .cells import BASELINE, Cell, cell_of, check_metric, collect, differing_keys, grid_order, split_groups
 from .meta import CI_METHODS, METHODS_RE, pool
+from .meta_regression import DEFAULT_REGRESSION_CI
+from .moderators import design as moderator_design, regression
 from .verdicts import CORRECTION_NAMES, VERDICTS, verdict
 
 SCHEMA = "spe.meta/1"
@@ -132,10 +134,13 @@ def _claim(settings: list[dict], cells: list[dict], *, method_re: str, ci: str,
 def meta_analyze(records: Sequence[Mapping[str, Any]], group_by: Sequence[str] = (), *,
                  metric: str = "final_test_acc", method_re: str = "pm", ci: str = "hksj",
                  correction: str = "holm", margin: float = 0.5, significance: float = 0.05,
-                 unreadable: int = 0) -> dict[str, Any]:
+                 unreadable: int = 0, moderators: Sequence[str] = (), at: Sequence[str] = (),
+                 moderator_ci: str = DEFAULT_REGRESSION_CI) -> dict[str, Any]:
     """Run records of several settings in, the ``spe.meta/1`` dictionary out (see the module).
 
     ``unreadable`` counts the record files that could not be read (they belong to no setting).
+    With ``moderators`` the result has a ``regression`` object (:mod:`.moderators`), with
+    predictions at the ``at`` points ('KEY=VALUE') and intervals by ``moderator_ci``.
 
     Cells come in grid order; each has one study per setting, in the order of ``settings``
     (``n`` 0 and nulls where the setting has no run of the cell).  Every float is finite or
@@ -159,6 +164,7 @@ def meta_analyze(records: Sequence[Mapping[str, Any]], group_by: Sequence[str] =
                          "n_excluded": sum(result["excluded"].values())})
         for row in result["cells"]:
             by_cell.setdefault((row["pool"], row["alpha"], row["beta"]), {})[name] = (row, base)
+    design = moderator_design(settings, moderators, at, groups) if moderators else None
     shared = [cell for cell, rows in by_cell.items() if len(rows) >= 2]
     if not shared:
         raise SpeError("the settings share no cell (pool, alpha, beta) besides avg; a cell is "
@@ -183,12 +189,15 @@ def meta_analyze(records: Sequence[Mapping[str, Any]], group_by: Sequence[str] =
         c["verdict"] = verdict(c["k"] >= 2, c["delta"], c["p_adjusted"], c["tost_p_adjusted"],
                                significance)
     cells = [_ordered(c) for c in cells]
-    return {"schema": SCHEMA, "metric": metric, "method_re": method_re, "ci": ci,
-            "correction": correction, "margin": margin, "significance": significance,
-            "ci_level": 0.95, "test": "welch", "group_by": [k for k in groups[0][0]],
-            "settings": settings, "cells": cells, "unreadable": unreadable,
-            "claim": _claim(settings, cells, method_re=method_re, ci=ci, correction=correction,
-                            margin=margin, significance=significance)}
+    result = {"schema": SCHEMA, "metric": metric, "method_re": method_re, "ci": ci,
+              "correction": correction, "margin": margin, "significance": significance,
+              "ci_level": 0.95, "test": "welch", "group_by": [k for k in groups[0][0]],
+              "settings": settings, "cells": cells, "unreadable": unreadable,
+              "claim": _claim(settings, cells, method_re=method_re, ci=ci, correction=correction,
+                              margin=margin, significance=significance)}
+    if design is not None:
+        result["regression"] = regression(result, design, moderator_ci)
+    return result
 
 
 CELL_FIELDS = ("pool", "alpha", "beta", "k", "studies", "delta", "se", "ci_low", "ci_high", "p",
