@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Sequence
 
 import numpy as np
 from scipy import optimize, special
@@ -212,12 +213,12 @@ def fit(y, v, X, names, method_re: str = "pm", ci: str = DEFAULT_REGRESSION_CI) 
                tau2_re=tau2_re, r2=max(0.0, (tau2_re - tau2) / tau2_re) if tau2_re > 0 else 0.0)
 
 
-def predict(result: Fit, x) -> Prediction:
-    """The fitted effect ``x' b`` at the design row ``x`` (intercept first), with the
-    confidence interval of the fit's method."""
+def predict(estimates: Sequence[float], vcov, df: int | None, x) -> Prediction:
+    """The fitted effect ``x' b`` at the design row ``x`` (intercept first) of coefficients
+    ``estimates`` with covariance ``vcov``, and its 95% CI (t on ``df`` degrees of freedom,
+    normal for None): a Fit's numbers, or those of a ``regression`` cell of spe.meta/1."""
     x = np.asarray(x, float)
-    b = np.array([c.estimate for c in result.coefficients])
-    delta = float(x @ b)
-    se = math.sqrt(max(0.0, float(x @ np.array(result.vcov) @ x)))
-    half = _critical(result.df) * se
+    delta = float(x @ np.asarray(estimates, float))
+    se = math.sqrt(max(0.0, float(x @ np.asarray(vcov, float) @ x)))
+    half = _critical(df) * se
     return Prediction(delta, se, delta - half, delta + half)

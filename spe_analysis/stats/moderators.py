@@ -207,10 +207,9 @@ def _cell_fit(cell: Mapping[str, Any], design: Design, method_re: str, ci: str) 
                      [design.row(point) for _, point in usable], columns, method_re, ci)
     except ValueError as exc:
         return {**where, "k": len(usable), "p": len(columns), **EMPTY, "note": str(exc)}
-    predictions = []
-    for point in design.at:
-        predicted = predict(result, design.row(point))
-        predictions.append({"at": point, **vars(predicted)})
+    estimates = [c.estimate for c in result.coefficients]
+    predictions = [{"at": point, **vars(predict(estimates, result.vcov, result.df, design.row(point)))}
+                   for point in design.at]
     fields = result.to_dict()
     return {**where, **fields, "coefficients": list(fields["coefficients"]),
             "vcov": [list(row) for row in fields["vcov"]], "predictions": predictions, "note": None}
