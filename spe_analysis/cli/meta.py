@@ -75,4 +75,5 @@ def meta(
             console.print(verdict_table(regression_tables.title(result),
                                         regression_tables.columns(result),
                                         regression_tables.display_rows(result)))
-            console.print(regression_tables.notes(result), highlight=False)
+            if regression_tables.notes(result):
+                console.print(regression_tables.notes(result), highlight=False)

@@ -36,12 +36,12 @@ import numpy as np
 from scipy import optimize, special
 
 from .hypothesis import degenerate_p
-from .meta import LEVEL, METHODS_RE, TAU2, _arrays
+from .meta import LEVEL, TAU2, _arrays
 
 REGRESSION_CI = ("hksj-floor", "hksj", "normal")
 DEFAULT_REGRESSION_CI = "hksj-floor"
-__all__ = ["REGRESSION_CI", "DEFAULT_REGRESSION_CI", "METHODS_RE", "Fit", "Coefficient",
-           "Prediction", "fit", "predict", "knapp_hartung_factor"]
+__all__ = ["REGRESSION_CI", "DEFAULT_REGRESSION_CI", "Fit", "Coefficient", "Prediction", "fit",
+           "predict", "knapp_hartung_factor"]
 
 
 def knapp_hartung_factor(residuals, weights, df: int, ci: str = DEFAULT_REGRESSION_CI) -> float:
