@@ -14,6 +14,7 @@ import math
 import torch
 from torch import nn
 
+from .airbench import AirbenchNet
 from .attention import make_attention
 from .errors import positive_int
 from .errors import choose
@@ -104,7 +105,7 @@ class CifarResNet(nn.Module):
 # name -> (block, blocks per stage): depth 6n + 2 for basic blocks, 9n + 2 for bottlenecks.
 ARCHITECTURES = {"resnet20": (BasicBlock, 3), "resnet56": (BasicBlock, 9),
                  "resnet110": (BasicBlock, 18), "resnet164": (Bottleneck, 18)}
-MODEL_NAMES = tuple(ARCHITECTURES)
+MODEL_NAMES = (*ARCHITECTURES, "airbench")
 
 
 def check_model_name(name: str) -> str:
@@ -114,8 +115,8 @@ def check_model_name(name: str) -> str:
 
 def make_model(name: str, num_classes: int = 10, in_channels: int = 3, attention: str = "none",
                pool: str = "avg", alpha=None, beta=None) -> nn.Module:
-    """Build CIFAR ResNet ``name``, or timm model ``timm:NAME``, with host ``attention``
-    around pool ``pool`` in every block."""
+    """Build CIFAR ResNet ``name``, the airbench network, or timm model ``timm:NAME``, with
+    host ``attention`` around pool ``pool`` in every block (after every conv group of airbench)."""
     check_model_name(name)
     num_classes = positive_int("num_classes", num_classes)
     in_channels = positive_int("in_channels", in_channels)
@@ -123,6 +124,8 @@ def make_model(name: str, num_classes: int = 10, in_channels: int = 3, attention
     host(16)  # check attention, pool, alpha and beta before building anything
     if is_timm(name):
         return make_timm_model(name, num_classes, in_channels, host)
+    if name == "airbench":
+        return AirbenchNet(num_classes, in_channels, host)
     block, blocks_per_stage = ARCHITECTURES[name]
     return CifarResNet(block, blocks_per_stage, num_classes, in_channels, host)
 

@@ -134,8 +134,26 @@ def test_json_table_markdown_and_csv_show_the_regression(sweeps):
     assert float(mine[1]["estimate"]) == pytest.approx(slope["estimate"])
     assert float(mine[2]["estimate"]) == pytest.approx(cell["predictions"][0]["delta"])
     assert float(mine[0]["r2"]) == pytest.approx(cell["r2"])
-    plain = json.loads(run_spe(*args, "--format", "json", "--moderator-ci", "hksj").stdout)
-    assert plain["regression"]["ci"] == "hksj"
+    plain = json.loads(run_spe(*args, "--format", "json", "--ci", "hksj").stdout)
+    assert plain["regression"]["ci"] == plain["ci"] == "hksj"  # the regression follows --ci
+
+
+def test_the_regression_uses_the_pooled_models_variances_and_ci(records):
+    """hksj-floor (the default) regresses on the t-based variances it pools; hksj on the plain
+    ones: the same studies, each fitted by meta_regression.fit with the pooled model's ci."""
+    epochs = [float(config["epochs"]) for config in
+              (s["config"] for s in meta_analyze(records)["settings"])]
+    for ci in ("hksj-floor", "hksj", "normal"):
+        result = meta_analyze(records, ci=ci, moderators=["epochs"])
+        studies = _studies(result, CELL_A)
+        direct = fit([s["delta"] for s in studies], [s["variance"] for s in studies],
+                     np.column_stack([np.ones(6), epochs]), ["intercept", "epochs"], "pm", ci)
+        cell = _cell(result, CELL_A)
+        assert result["regression"]["ci"] == ci
+        assert cell["coefficients"][1]["se"] == pytest.approx(direct.coefficients[1].se)
+    floor, plain = (_studies(meta_analyze(records, ci=ci, moderators=["epochs"]), CELL_A)
+                    for ci in ("hksj-floor", "hksj"))
+    assert all(f["variance"] > p["variance"] for f, p in zip(floor, plain))  # t-inflated
 
 
 def test_bad_moderators_exit_2_with_one_line(sweeps, tmp_path):
@@ -154,8 +172,8 @@ def test_bad_moderators_exit_2_with_one_line(sweeps, tmp_path):
                        "unknown level", "eca, se")
     assert_usage_error(run_spe(*meta, "--moderator", "attention", "--moderator", "epochs",
                                "--at", "epochs=2"), "no value of attention")
-    assert_usage_error(run_spe(*meta, "--moderator", "epochs", "--moderator-ci", "knha"),
-                       "--moderator-ci", "hksj-floor")
+    assert_usage_error(run_spe(*meta, "--moderator", "epochs", "--ci", "knha"), "--ci", "hksj-floor")
+    assert run_spe(*meta, "--moderator", "epochs", "--moderator-ci", "hksj").code == 2  # now --ci
 
 
 def test_settings_that_share_avg_runs_are_refused_with_a_moderator(tmp_path):

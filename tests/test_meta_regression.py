@@ -161,14 +161,21 @@ COMMITTED = [("baseline_acc", ["baseline_acc=72", "baseline_acc=90"]),
 
 def _committed_fits() -> list[tuple[str, dict, dict]]:
     """The same through the whole of spe meta on the five committed settings: records ->
-    settings -> moderators -> regression, with the default intervals (hksj-floor)."""
+    settings -> moderators -> regression, with the default intervals (hksj-floor).  metafor gets
+    the variances spe regresses on, those the pooled model pools under hksj-floor: the plain
+    sd^2/n of both arms inflated by (t_Welch / z)^2 (within_variance), with test="adhoc"."""
     records = read_directories(sorted((REPO / "figures" / "data").iterdir()))
+    plain = meta_analyze(records, ci="hksj")
     fits = []
     for method_re in METHODS:
         for moderator, at in COMMITTED:
             result = meta_analyze(records, method_re=method_re, moderators=[moderator], at=at)
             reg = result["regression"]
-            assert reg["ci"] == "hksj-floor"
+            assert reg["ci"] == result["ci"] == "hksj-floor"
+            for cell, plain_cell in zip(result["cells"], plain["cells"]):
+                for study, plain_study in zip(cell["studies"], plain_cell["studies"]):
+                    if study["variance"] is not None:  # t-based: larger than the plain variance
+                        assert study["variance"] > plain_study["variance"] > 0
             levels = reg["levels"].get(moderator)
             labels = [v.rsplit("/", 1)[-1] if isinstance(v, str) else v
                       for v in (s["values"][moderator] for s in reg["settings"])]

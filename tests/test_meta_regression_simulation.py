@@ -20,13 +20,15 @@ REPS = 1500
 SE = math.sqrt(ALPHA * (1 - ALPHA) / REPS)  # Monte Carlo standard error of a 5% rate
 
 
-def test_the_simulated_effects_are_those_spe_meta_computes_from_the_runs():
-    data = replicates(np.random.default_rng(3), 1, tau2=1.0)
+@pytest.mark.parametrize("ci", ["hksj-floor", "hksj"])
+def test_the_simulated_effects_are_those_spe_meta_computes_from_the_runs(ci):
+    """The effects and the variances spe meta regresses on under ``ci`` (t-based under hksj-floor)."""
+    data = replicates(np.random.default_rng(3), 1, tau2=1.0, ci=ci)
     records = [synthetic_record(pool, alpha, beta, seed=seed, final_acc=float(acc), epochs=int(x))
                for s, x in enumerate(data["x"][0])
                for (pool, alpha, beta), arm in ((("avg", None, None), "avg"), (("mix", 0.5, 0.5), "cell"))
                for seed, acc in enumerate(data[arm][0, s])]
-    studies = meta_analyze(records)["cells"][0]["studies"]
+    studies = meta_analyze(records, ci=ci)["cells"][0]["studies"]
     assert [s["delta"] for s in studies] == pytest.approx(list(data["y"][0]))
     assert [s["variance"] for s in studies] == pytest.approx(list(data["v"][0]))
 

@@ -69,6 +69,10 @@ Margin = Annotated[float, typer.Option(
     rich_help_panel=STATS)]
 Significance = Annotated[float, typer.Option(help="Significance level of every test.",
                                              rich_help_panel=STATS)]
+Diverged = Annotated[str, typer.Option(
+    "--diverged", help="Diverged runs: count (an outcome: a cell with one is at most inconclusive, "
+    "worse stays; while avg has one no cell is equivalent) or exclude (left out as missing).",
+    rich_help_panel=STATS)]
 
 # Several settings at once (`spe meta`, and `spe plot` / `spe report` given several DIRs).
 META = "Across settings"
@@ -87,8 +91,9 @@ Cell = Annotated[Optional[str], typer.Option(
     "--cell", metavar="ALPHA,BETA", help="forest and verdicts: only this mix cell (its numbers "
     "as corrected over every cell).", show_default=False, rich_help_panel=META)]
 MetaCi = Annotated[str, typer.Option(
-    "--ci", help="Pooled standard error: hksj (Hartung-Knapp-Sidik-Jonkman, t on k-1 df) or "
-                 "normal.", rich_help_panel=META)]
+    "--ci", help="Pooled standard error: hksj-floor (HKSJ with the modified Knapp-Hartung floor "
+                 "max(1, q) on t-based within-setting variances, t on k-1 df; holds its level with "
+                 "few seeds), hksj (plain HKSJ) or normal.", rich_help_panel=META)]
 
 
 def keys(value: str | None) -> list[str]:
@@ -115,7 +120,3 @@ At = Annotated[Optional[list[str]], typer.Option(
     "--at", metavar="KEY=VALUE", help="Predict each cell's delta where the moderator KEY is VALUE "
     "(a number, or a level of a text moderator); repeat for several values and every moderator.",
     show_default=False, rich_help_panel=META)]
-ModeratorCi = Annotated[str, typer.Option(
-    "--moderator-ci", help="Meta-regression intervals and tests: hksj-floor (Knapp-Hartung "
-    "factor floored at 1, t on k-p df), hksj (plain Knapp-Hartung) or normal.",
-    rich_help_panel=META)]

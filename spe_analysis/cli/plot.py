@@ -14,6 +14,7 @@ import typer
 
 from ..plots import ALL, FORMATS, KINDS, META_KINDS, WIDTHS, draw
 from ..plots.settings import load_figure_data
+from ..stats.meta import DEFAULT_CI
 from .app import app
 from .options import (META, Cell, Correction, GroupBy, Margin, MetaCi, MethodRe, Metric,
                       Significance, SweepDirs, Test, cell_pair, keys)
@@ -52,7 +53,7 @@ def plot(
     group_by: GroupBy = None,
     cell: Cell = None,
     method_re: MethodRe = "pm",
-    ci: MetaCi = "hksj",
+    ci: MetaCi = DEFAULT_CI,
     moderator: Annotated[Optional[str], typer.Option(
         metavar="KEY", help="moderator: the numeric moderator on the x axis, a config key that "
         "differs between the settings (e.g. epochs) or baseline_acc (the default).",

@@ -9,6 +9,7 @@ import typer
 
 from ..plots import Meta
 from ..plots.settings import load_figure_data
+from ..stats.meta import DEFAULT_CI
 from ..report import write_report
 from .app import app
 from .options import (Correction, GroupBy, Margin, MetaCi, MethodRe, Metric, Significance,
@@ -34,7 +35,7 @@ def report(
     significance: Significance = 0.05,
     group_by: GroupBy = None,
     method_re: MethodRe = "pm",
-    ci: MetaCi = "hksj",
+    ci: MetaCi = DEFAULT_CI,
 ) -> None:
     """Write a sweep's report: the claim, the spe stats table, the figures, the sweep.toml.
 

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from ..config import RunConfig
 from ..sweep.fusing import AUTO_FUSE, FUSE_HELP, fuse_size
-from ..sweep import (DEFAULT_STALE_AFTER, GRID_HELP, Summary, build_spec, check_directory, estimate,
+from ..sweep import (DEFAULT_STALE_AFTER, GRID_HELP, MIXES_HELP, Summary, build_spec, check_directory, estimate,
                      local_layout, make_executor, plan, read_config, run_sweep)
 from ..sweep import sequential
 from ..sweep.executors.slurm import parse_options as parse_slurm_options, settings as slurm_settings
@@ -47,6 +47,9 @@ def sweep(
                                                       rich_help_panel=GRID)] = None,
     beta_grid: Annotated[Optional[str], typer.Option(help=f"Weights of global min: {GRID_HELP}.",
                                                      rich_help_panel=GRID)] = None,
+    mixes: Annotated[Optional[str], typer.Option(
+        help=f"Only these mix cells, {MIXES_HELP}; the grids default to their alphas and betas.",
+        rich_help_panel=GRID)] = None,
     seeds: Annotated[Optional[str], typer.Option(
         help="A count (5 means seeds 0-4) or a comma list of seeds, 0,1,2 (default: 5).",
         rich_help_panel=GRID)] = None,
@@ -148,7 +151,7 @@ def sweep(
 
     Example: spe sweep --alpha-grid 0:1:0.5 --beta-grid 0:1:0.5 --seeds 3 --epochs 5 --out sweeps/demo
     """
-    flags = dict(alpha_grid=alpha_grid, beta_grid=beta_grid, seeds=seeds, also=also,
+    flags = dict(alpha_grid=alpha_grid, beta_grid=beta_grid, mixes=mixes, seeds=seeds, also=also,
                  include_zero=include_zero, dataset=dataset, model=model, attention=attention,
                  epochs=epochs, preset=preset, train_subset=train_subset, val_split=val_split,
                  precision=precision,

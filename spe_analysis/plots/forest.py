@@ -13,7 +13,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Polygon
 
 from .data import finite, short_label
-from ..stats.across_settings import setting_labels
+from ..stats.across_settings import pooled_diverged, setting_labels
 from .settings import Meta
 from .style import BASELINE_COLOR, VERDICT_COLORS, new_figure
 
@@ -104,6 +104,7 @@ def plot(meta: Meta, width: str = WIDTH):
             continue
         _panel(ax, cell, n, result["margin"])
         i2 = "" if cell["i2"] is None else f"I² {100 * cell['i2']:.0f}%"
+        i2 += f"  {pooled_diverged(cell)} diverged" if cell["n_diverged"] else ""
         ax.set_title(("   " if width == "double" else "\n").join([short_label(cell), i2]).strip(),
                      fontsize=6 if width == "double" else 5, loc="left", pad=2)
         ax.tick_params(axis="y", length=0, labelleft=j == first_column, labelsize=label_size)

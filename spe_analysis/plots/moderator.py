@@ -17,7 +17,7 @@ from matplotlib.patches import Patch
 
 from ..errors import SpeError
 from ..stats.across_settings import setting_labels
-from ..stats.meta_regression import DEFAULT_REGRESSION_CI, predict
+from ..stats.meta_regression import predict
 from ..stats.moderators import BASELINE_ACC, design, regression
 from ..stats.tables import p_text
 from .data import finite, short_label
@@ -42,8 +42,7 @@ def regression_of(meta: Meta) -> dict:
     """The regression to draw: spe meta's, else one on baseline_acc; SpeError unless it has
     exactly one numeric moderator."""
     result = meta.result
-    reg = result.get("regression") or regression(
-        result, design(result["settings"], [BASELINE_ACC]), DEFAULT_REGRESSION_CI)
+    reg = result.get("regression") or regression(result, design(result["settings"], [BASELINE_ACC]))
     (key, *others) = reg["moderators"]
     if others or reg["kinds"][key] != "numeric":
         raise SpeError(f"the moderator figure draws one numeric moderator (a number such as "

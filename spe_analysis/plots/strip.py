@@ -11,6 +11,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from ..stats.cells import BASELINE
+from ..stats.verdicts import diverged_text
 from .data import Sweep, cell_key, finite, short_label
 from .style import BASELINE_COLOR, VERDICT_COLORS, fit_xticks, new_figure
 
@@ -62,7 +63,9 @@ def plot(sweep: Sweep, width: str = WIDTH):
             ax.plot(x, mean, marker="o", markersize=3.2, color=colour, markeredgecolor="black",
                     markeredgewidth=0.4, zorder=4)
 
-    labels = ["avg"] + [short_label(c) for c in cells]
+    # Diverged runs have no accuracy to draw, so the tick says how many there were.
+    labels = [label + (f", {diverged_text(row)} diverged" if row.get("n_diverged") else "")
+              for label, row in zip(["avg"] + [short_label(c) for c in cells], [base, *cells])]
     fit_xticks(ax, labels, 0.88 * fig.get_figwidth(), TICK_SIZE,
                stacked=[label.replace(", ", "\n") for label in labels])
     ax.tick_params(axis="x", length=1.5)

@@ -12,7 +12,8 @@ the intercept.  It is metafor's ``rma(yi, vi, mods = ~ x, method = "PM" | "DL", 
   weights ``W = diag(1 / v)``, ``QE = RSS(0)`` and ``P = W - W X (X' W X)^-1 X' W``.  With the
   intercept alone both are the pooled model's tau^2.
 - Coefficients ``b = (X' W X)^-1 X' W y`` with ``W = diag(1 / (v + tau^2))``; covariance
-  ``f (X' W X)^-1`` with the Knapp-Hartung factor ``f`` of :func:`knapp_hartung_factor`:
+  ``f (X' W X)^-1`` with the pooled model's Knapp-Hartung factor ``f``
+  (:func:`~spe_analysis.stats.meta.knapp_hartung_factor`, the same ``ci`` as ``spe meta --ci``):
   ``hksj-floor`` (the default) ``max(1, RSS / (k - p))`` (metafor ``test = "adhoc"``), ``hksj``
   ``RSS / (k - p)`` (``test = "knha"``), both with t on k - p degrees of freedom; ``normal``
   1 with the normal distribution (``test = "z"``).
@@ -24,7 +25,10 @@ the intercept.  It is metafor's ``rma(yi, vi, mods = ~ x, method = "PM" | "DL", 
   pooled model's tau^2 (same estimator, no moderators) that the moderators explain, 0 when
   tau^2_RE is 0 (metafor's R^2, a fraction here).
 
-Zero variances are raised to ``ZERO_VARIANCE`` as in the pooled model.
+``v`` are the variances the pooled model pools for the same ``ci``
+(:func:`~spe_analysis.stats.meta.within_variance`: t-based under ``hksj-floor``), so metafor
+reproduces a fit given the same ``vi``.  Zero variances are raised to ``ZERO_VARIANCE`` as in
+the pooled model.
 """
 from __future__ import annotations
 
@@ -36,28 +40,9 @@ import numpy as np
 from scipy import optimize, special
 
 from .hypothesis import degenerate_p
-from .meta import LEVEL, TAU2, _arrays
+from .meta import DEFAULT_CI, LEVEL, TAU2, _arrays, knapp_hartung_factor
 
-REGRESSION_CI = ("hksj-floor", "hksj", "normal")
-DEFAULT_REGRESSION_CI = "hksj-floor"
-__all__ = ["REGRESSION_CI", "DEFAULT_REGRESSION_CI", "Fit", "Coefficient", "Prediction", "fit",
-           "predict", "knapp_hartung_factor"]
-
-
-def knapp_hartung_factor(residuals, weights, df: int, ci: str = DEFAULT_REGRESSION_CI) -> float:
-    """The factor on the model-based covariance ``(X' W X)^-1`` that ``ci`` uses:
-    ``q = sum w e^2 / df`` (``hksj``), ``max(1, q)`` (``hksj-floor``, the modified Knapp-Hartung
-    method, metafor's ``test = "adhoc"``: the spread of the estimates never claims more
-    precision than their variances) or 1 (``normal``).
-
-    ``residuals`` are y minus the fitted values, ``weights`` ``1 / (v + tau^2)``, ``df`` k minus
-    the number of coefficients.  The pooled model of the verdicts issue uses the same factor
-    with the intercept alone; this helper can be replaced by that one.
-    """
-    if ci == "normal":
-        return 1.0
-    q = float((np.asarray(weights, float) * np.asarray(residuals, float) ** 2).sum()) / df
-    return max(1.0, q) if ci == "hksj-floor" else q
+__all__ = ["Fit", "Coefficient", "Prediction", "fit", "predict"]
 
 
 @dataclass(frozen=True)
@@ -155,7 +140,7 @@ def _two_sided_p(estimate: float, se: float, df: int | None) -> float:
     return float(2 * (special.ndtr(t) if df is None else special.stdtr(df, t)))
 
 
-def fit(y, v, X, names, method_re: str = "pm", ci: str = DEFAULT_REGRESSION_CI) -> Fit:
+def fit(y, v, X, names, method_re: str = "pm", ci: str = DEFAULT_CI) -> Fit:
     """The meta-regression of ``y`` (variances ``v``) on the design ``X`` (first column the
     intercept), coefficients named ``names`` (see the module).
 

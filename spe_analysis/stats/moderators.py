@@ -16,10 +16,10 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from ..errors import SpeError, choose
+from ..errors import SpeError
 from .cells import VARYING, applies
 from .meta import LEVEL
-from .meta_regression import REGRESSION_CI, fit, predict
+from .meta_regression import fit, predict
 
 BASELINE_ACC = "baseline_acc"
 INTERCEPT = "intercept"
@@ -220,9 +220,10 @@ EMPTY = {"df": None, "coefficients": [], "vcov": None, "tau2": None, "i2": None,
          "r2": None, "predictions": []}
 
 
-def regression(result: Mapping[str, Any], design: Design, ci: str) -> dict[str, Any]:
-    """The ``regression`` object of ``spe.meta/1`` for the cells of ``result`` (see the module)."""
-    choose("--moderator-ci", ci, REGRESSION_CI)
+def regression(result: Mapping[str, Any], design: Design) -> dict[str, Any]:
+    """The ``regression`` object of ``spe.meta/1`` for the cells of ``result`` (see the module):
+    on the studies' variances and with the ``ci`` of the pooled model."""
+    ci = result["ci"]
     moderators = design.moderators
     return {"moderators": [m.key for m in moderators],
             "kinds": {m.key: "numeric" if m.numeric else "categorical" for m in moderators},

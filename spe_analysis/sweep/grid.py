@@ -1,4 +1,5 @@
-"""Parsing the sweep's axes: GRID (``start:stop:step`` or a comma list), seeds, extra pools.
+"""Parsing the sweep's axes: GRID (``start:stop:step`` or a comma list), mix cells, seeds,
+extra pools.
 
 Grid points are computed in decimal arithmetic so that ``0:1:0.1`` yields exactly 0.3, not
 0.30000000000000004: the points become alpha/beta of run configs, and a float that is off in
@@ -79,6 +80,26 @@ def _distinct(name: str, points: list[float]) -> list[float]:
             raise SpeError(f"{name}: {p:g} appears twice; list each point once")
         seen.add(p)
     return points
+
+
+MIXES_HELP = "alpha:beta pairs, a comma list (e.g. 0:0.5,1:1)"
+
+
+def parse_mixes(value: str | Iterable) -> list[list[float]]:
+    """The (alpha, beta) cells of ``--mixes``: ``A:B,A:B`` or a TOML list of [A, B] pairs."""
+    if isinstance(value, str):
+        items = [item.split(":") for item in value.split(",") if item.strip()]
+    else:
+        try:
+            items = [[str(v) for v in pair] for pair in value]
+        except TypeError:
+            raise SpeError(f"mixes: expected {MIXES_HELP}, got {value!r}") from None
+    if not items or any(len(pair) != 2 for pair in items):
+        raise SpeError(f"mixes: expected {MIXES_HELP}, got {value!r}")
+    pairs = [[_point("mixes", _number("mixes", a)), _point("mixes", _number("mixes", b))] for a, b in items]
+    if len({tuple(p) for p in pairs}) != len(pairs):
+        raise SpeError("mixes: a pair appears twice; list each alpha:beta once")
+    return pairs
 
 
 def parse_seeds(value: str | int | Iterable) -> list[int]:

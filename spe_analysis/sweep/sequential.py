@@ -120,7 +120,7 @@ def sequential_spec(out_dir: str | os.PathLike) -> SweepSpec | None:
 
 
 def analyze(spec: SweepSpec, records, metric: str = METRIC, test: str = "welch", unreadable: int = 0,
-            **given: float) -> dict:
+            diverged: str = "count", **given: float) -> dict:
     """``spe stats`` on a sequential sweep: the replay of its design, as the sweep stopped it.
 
     ``given`` holds the margin and significance the user asked for explicitly: they must be
@@ -132,4 +132,5 @@ def analyze(spec: SweepSpec, records, metric: str = METRIC, test: str = "welch",
         if value != getattr(spec, name):
             raise SpeError(f"this sweep's design has --{name} {getattr(spec, name):g}, which decided when its "
                            f"cells stopped; add --fixed-design to analyse its runs with --{name} {value:g}")
-    return analyze_sequential(records, spec.design(), spec.seeds, spec.cells()[1:], metric, unreadable)
+    return analyze_sequential(records, spec.design(), spec.seeds, spec.cells()[1:], metric, unreadable,
+                              diverged)
