@@ -23,7 +23,8 @@ def figures(
     """Redraw every paper figure (heatmap, strip, curves, lambda; PDF and PNG), no training.
 
     Across the sweeps (when they differ in a config key such as attention or dataset):
-    meta-forest and meta-verdicts, as spe plot draws them for several DIRs.
+    meta-forest, meta-verdicts and meta-moderator (on baseline_acc), as spe plot draws them for
+    several DIRs.
 
     Statistics use the spe stats defaults. The same records give the same bytes in the same
     plotting environment, recorded as OUT/plotting-env.json (matplotlib, FreeType, Pillow and

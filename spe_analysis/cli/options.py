@@ -109,3 +109,14 @@ def cell_pair(value: str | None) -> tuple[float, float] | None:
     if len(parts) != 2:
         raise SpeError(f"--cell takes ALPHA,BETA (e.g. 0.5,1), got {value!r}")
     return finite("--cell alpha", parts[0]), finite("--cell beta", parts[1])
+
+# The meta-regression of `spe meta --moderator` (and the moderator figure of `spe plot`).
+Moderators = Annotated[Optional[list[str]], typer.Option(
+    "--moderator", metavar="KEY", help="Meta-regression per cell on a property of the settings: "
+    "a config key that differs between them (numbers as they are, e.g. epochs; text as indicator "
+    "columns, e.g. attention) or baseline_acc (the setting's avg mean). Repeat for several.",
+    show_default=False, rich_help_panel=META)]
+At = Annotated[Optional[list[str]], typer.Option(
+    "--at", metavar="KEY=VALUE", help="Predict each cell's delta where the moderator KEY is VALUE "
+    "(a number, or a level of a text moderator); repeat for several values and every moderator.",
+    show_default=False, rich_help_panel=META)]

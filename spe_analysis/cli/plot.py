@@ -16,8 +16,8 @@ from ..plots import ALL, FORMATS, KINDS, META_KINDS, WIDTHS, draw
 from ..plots.settings import load_figure_data
 from ..stats.meta import DEFAULT_CI
 from .app import app
-from .options import (Cell, Correction, GroupBy, Margin, MetaCi, MethodRe, Metric, Significance,
-                      SweepDirs, Test, cell_pair, keys)
+from .options import (META, Cell, Correction, GroupBy, Margin, MetaCi, MethodRe, Metric,
+                      Significance, SweepDirs, Test, cell_pair, keys)
 from .records import warn_unreadable
 
 def report_drawn(drawn, sweep_name: str = "") -> None:
@@ -54,6 +54,10 @@ def plot(
     cell: Cell = None,
     method_re: MethodRe = "pm",
     ci: MetaCi = DEFAULT_CI,
+    moderator: Annotated[Optional[str], typer.Option(
+        metavar="KEY", help="moderator: the numeric moderator on the x axis, a config key that "
+        "differs between the settings (e.g. epochs) or baseline_acc (the default).",
+        show_default=False, rich_help_panel=META)] = None,
 ) -> None:
     """Draw a sweep's figures in the paper style; the same data gives the same bytes.
 
@@ -67,10 +71,13 @@ def plot(
 
     - forest:   per mix cell, each setting's delta and 95% CI, the pooled diamond
     - verdicts: settings x cells coloured by delta, a mark per verdict, pooled row last
+    - moderator: per mix cell, each setting's delta against a numeric moderator and the
+      meta-regression line (spe meta --moderator) with its 95% band
     """
     sweep = load_figure_data(directories, keys(group_by), cell_pair(cell), method_re=method_re,
                              ci=ci, test=test, metric=metric, correction=correction,
-                             margin=margin, significance=significance)
+                             margin=margin, significance=significance,
+                             moderators=[moderator] if moderator else ())
     warn_unreadable(sweep.unreadable)
     formats = [f.strip() for value in format for f in value.split(",")]
     report_drawn(draw(sweep, kind, out or sweep.path / "figures", formats, width))

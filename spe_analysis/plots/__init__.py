@@ -11,14 +11,15 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import SpeError, choose
-from . import continuum, curves, dynamics, forest, heatmap, lam, strip, verdicts
+from . import continuum, curves, dynamics, forest, heatmap, lam, moderator, strip, verdicts
 from .data import Sweep, load_sweep
 from .settings import Meta, load_meta
 from .style import FORMATS, WIDTHS, check_format, paper_style, save
 
 KINDS = {"heatmap": heatmap, "strip": strip, "curves": curves, "lambda": lam,
          "dynamics": dynamics, "continuum": continuum}
-META_KINDS = {"forest": forest, "verdicts": verdicts}  # several settings (a Meta), not one sweep
+META_KINDS = {"forest": forest, "verdicts": verdicts,  # several settings (a Meta), not one sweep
+              "moderator": moderator}
 ALL = "all"
 
 __all__ = ["KINDS", "META_KINDS", "ALL", "FORMATS", "WIDTHS", "Drawn", "Sweep", "Meta", "draw",

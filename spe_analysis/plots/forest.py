@@ -69,17 +69,21 @@ def _panel(ax, cell: dict, n: int, margin: float) -> None:
                          linewidth=0.4, zorder=3))
 
 
+def grid_layout(cells: list[dict]) -> dict[tuple[int, int], dict]:
+    """Mix cells by (row, column) of the alpha x beta grid; a single cell alone at (0, 0)."""
+    if len(cells) == 1:
+        return {(0, 0): cells[0]}
+    alphas = sorted({c["alpha"] for c in cells})
+    betas = sorted({c["beta"] for c in cells})
+    return {(alphas.index(c["alpha"]), betas.index(c["beta"])): c for c in cells}
+
+
 def plot(meta: Meta, width: str = WIDTH):
     result = meta.result
     cells = meta.mix_cells
     settings = result["settings"]
     n = len(settings)
-    if len(cells) == 1:
-        layout = {(0, 0): cells[0]}
-    else:
-        alphas = sorted({c["alpha"] for c in cells})
-        betas = sorted({c["beta"] for c in cells})
-        layout = {(alphas.index(c["alpha"]), betas.index(c["beta"])): c for c in cells}
+    layout = grid_layout(cells)
     rows = 1 + max(i for i, _ in layout)
     cols = 1 + max(j for _, j in layout)
     panel = ROW * (n + 1.5) + 0.25

@@ -85,15 +85,17 @@ def load_meta(directories: Sequence[str | Path], group_by: Sequence[str] = (),
 
 def load_figure_data(directories: Sequence[str | Path], group_by: Sequence[str] = (),
                      cell: tuple[float, float] | None = None, method_re: str = "pm",
-                     ci: str = DEFAULT_CI, test: str = "welch", **options) -> Sweep | Meta:
+                     ci: str = DEFAULT_CI, test: str = "welch", moderators: Sequence[str] = (),
+                     **options) -> Sweep | Meta:
     """One directory without ``group_by``: its Sweep; otherwise the Meta of its settings.
 
     ``options`` (metric, correction, margin, significance) go to both; ``test`` only to a
-    Sweep, ``method_re``, ``ci`` and ``cell`` only to a Meta.
+    Sweep, ``method_re``, ``ci``, ``cell`` and ``moderators`` only to a Meta.
     """
     if len(directories) == 1 and not group_by:
         if cell is not None:
             raise SpeError("--cell picks the mix cell of forest and verdicts, which compare "
                            "settings: give several DIRs, or one with --group-by KEY")
         return load_sweep(directories[0], test=test, **options)
-    return load_meta(directories, group_by, cell, method_re=method_re, ci=ci, **options)
+    return load_meta(directories, group_by, cell, method_re=method_re, ci=ci,
+                     moderators=moderators, **options)

@@ -21,6 +21,7 @@ from .analysis import check_options, compare
 from .cells import (BASELINE, Cell, cell_label, cell_of, check_metric, collect, differing_keys, grid_order,
                     split_groups)
 from .meta import CI_METHODS, DEFAULT_CI, LEVEL, METHODS_RE, pool, within_variance
+from .moderators import design as moderator_design, regression
 from .sequential_analysis import analyze_sequential
 from .verdicts import CORRECTION_NAMES, VERDICTS, count_divergences, diverged_text, verdict
 
@@ -195,7 +196,8 @@ def meta_analyze(records: Sequence[Mapping[str, Any]], group_by: Sequence[str] =
                  metric: str = "final_test_acc", method_re: str = "pm", ci: str = DEFAULT_CI,
                  correction: str = "holm", margin: float = 0.5, significance: float = 0.05,
                  unreadable: int = 0, diverged: str = "count",
-                 designs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                 designs: Mapping[str, Any] | None = None, moderators: Sequence[str] = (),
+                 at: Sequence[str] = ()) -> dict[str, Any]:
     """Run records of several settings in, the ``spe.meta/1`` dictionary out (see the module).
 
     ``unreadable`` counts the record files that could not be read (they belong to no setting).
@@ -203,7 +205,9 @@ def meta_analyze(records: Sequence[Mapping[str, Any]], group_by: Sequence[str] =
     specification (``design()``, ``seeds``, ``cells()``, ``margin``, ``significance``): such a
     setting is replayed as ``spe stats`` does and enters each cell's pool at its stopping look.
     ``diverged`` as in :func:`~spe_analysis.stats.analysis.compare`, for every setting and
-    for the pooled verdicts.
+    for the pooled verdicts.  With ``moderators`` the result has a ``regression`` object
+    (:mod:`.moderators`) on the studies' variances that ``ci`` pools, with intervals by ``ci``
+    and predictions at the ``at`` points ('KEY=VALUE').
 
     Cells come in grid order; each has one study per setting, in the order of ``settings``
     (``n`` 0 and nulls where the setting has no run of the cell).  Every float is finite or
@@ -228,6 +232,7 @@ def meta_analyze(records: Sequence[Mapping[str, Any]], group_by: Sequence[str] =
                          "n_excluded": sum(result["excluded"].values())})
         for row in result["cells"]:
             by_cell.setdefault((row["pool"], row["alpha"], row["beta"]), {})[name] = (row, base)
+    design = moderator_design(settings, moderators, at, groups) if moderators else None
     shared = [cell for cell, rows in by_cell.items() if len(rows) >= 2]
     if not shared:
         raise SpeError("the settings share no cell (pool, alpha, beta) besides avg; a cell is "
@@ -256,12 +261,16 @@ def meta_analyze(records: Sequence[Mapping[str, Any]], group_by: Sequence[str] =
         if diverged == "count":
             c["verdict"] = count_divergences(c["verdict"], c["n_diverged"], c["n_diverged_baseline"])
     cells = [_ordered(c) for c in cells]
-    return {"schema": SCHEMA, "metric": metric, "method_re": method_re, "ci": ci,
-            "correction": correction, "margin": margin, "significance": significance,
-            "ci_level": LEVEL, "diverged": diverged, "test": "welch", "group_by": [k for k in groups[0][0]],
-            "settings": settings, "cells": cells, "unreadable": unreadable,
-            "claim": _claim(settings, cells, method_re=method_re, ci=ci, correction=correction,
-                            margin=margin, significance=significance, diverged=diverged)}
+    result = {"schema": SCHEMA, "metric": metric, "method_re": method_re, "ci": ci,
+              "correction": correction, "margin": margin, "significance": significance,
+              "ci_level": LEVEL, "diverged": diverged, "test": "welch",
+              "group_by": [k for k in groups[0][0]], "settings": settings, "cells": cells,
+              "unreadable": unreadable,
+              "claim": _claim(settings, cells, method_re=method_re, ci=ci, correction=correction,
+                              margin=margin, significance=significance, diverged=diverged)}
+    if design is not None:
+        result["regression"] = regression(result, design)
+    return result
 
 
 CELL_FIELDS = ("pool", "alpha", "beta", "k", "studies", "delta", "se", "ci_low", "ci_high", "p",
