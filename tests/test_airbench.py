@@ -12,6 +12,7 @@ from spe_analysis.attention import CBAMChannel, ECA, SE, SPEM
 from spe_analysis.augment import alternate_flips, tta_logits
 from spe_analysis.config import PRESETS, resolve_config
 from spe_analysis.data import load_dataset
+from spe_analysis.data.splits import balanced_subset
 from spe_analysis.lookahead import DECAY, EVERY, Lookahead
 from spe_analysis.models import make_model
 from spe_analysis.pooling import LearnedPool, MixPool
@@ -184,15 +185,16 @@ def test_airbench_preset_keeps_every_hyperparameter_in_one_place():
 
 @pytest.mark.slow
 def test_airbench_recipe_learns_a_cifar_slice(cifar_jpeg):
-    """The whole recipe (whitening, lookahead, alternating flips, TTA) on 2,048 training and
-    1,000 test images: a few dozen steps take it far above chance."""
+    """The whole recipe (whitening, lookahead, alternating flips, TTA) on 1,024 balanced training
+    images and every 20th test image: 24 steps take it far above chance (about 40% here)."""
     data = load_dataset(f"imagefolder:{cifar_jpeg}")
-    config = resolve_config(dataset=f"imagefolder:{cifar_jpeg}", model="airbench", batch_size=256,
+    config = resolve_config(dataset=f"imagefolder:{cifar_jpeg}", model="airbench", batch_size=128,
                             epochs=3, precision="fp32")
     device = torch.device("cpu")
-    train = Split.make(data.train_x[:2048], data.train_y[:2048], data.mean, data.std, device)
-    test = Split.make(data.test_x[:1000], data.test_y[:1000], data.mean, data.std, device)
+    chosen = torch.from_numpy(balanced_subset(data.train_y.numpy(), 1024, len(data.classes)))
+    train = Split.make(data.train_x[chosen], data.train_y[chosen], data.mean, data.std, device)
+    test = Split.make(data.test_x[::20], data.test_y[::20], data.mean, data.std, device)  # every class
     outcome = fit(config, train, test, None, len(data.classes), device)
     assert outcome.status == "ok" and len(outcome.history) == 3
     last = outcome.history[-1]
-    assert last["test_acc"] > 35.0 and last["test_acc_tta"] > 35.0  # chance is 10%
+    assert last["test_acc"] > 25.0 and last["test_acc_tta"] > 25.0  # chance is 10%
