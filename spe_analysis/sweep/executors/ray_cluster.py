@@ -5,7 +5,7 @@ import logging
 from typing import Iterable, Iterator
 
 from ...errors import SpeError
-from ..runner import Event, OnEvent, RunTask, execute, record_lost_run
+from ..runner import Event, OnEvent, RunTask, execute, settle_lost_task
 
 RAY_INSTALL = 'pip install -e ".[ray]"'
 
@@ -63,9 +63,9 @@ class RayExecutor:
                     except ray.exceptions.RayTaskError as exc:
                         if isinstance(exc.cause, SpeError):
                             raise SpeError(str(exc.cause)) from None
-                        end = record_lost_run(task, f"ray task failed: {type(exc.cause).__name__}: {exc.cause}")
+                        end = settle_lost_task(task, f"ray task failed: {type(exc.cause).__name__}: {exc.cause}")
                     except ray.exceptions.RayError as exc:
-                        end = record_lost_run(task, f"ray task lost: {type(exc).__name__}")
+                        end = settle_lost_task(task, f"ray task lost: {type(exc).__name__}")
                     yield task, end
         except BaseException:
             for ref in pending:
