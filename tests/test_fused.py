@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from conftest import run_spe
 from spe_analysis import training, training_fused
-from spe_analysis.config import resolve_config
+from spe_analysis.config import RunConfig, resolve_config
 from spe_analysis.data import load_dataset
 from spe_analysis.attention import make_attention
 from spe_analysis.fused import FusedPool, fuse_models, split_state
@@ -22,7 +22,7 @@ from spe_analysis.models import make_model
 from spe_analysis.pooling import make_pool
 from spe_analysis.records import finished_ids, load_records, read_record, runs_dir
 from spe_analysis.sweep import build_spec
-from spe_analysis.sweep.fusing import fuse_size, group_tasks
+from spe_analysis.sweep.fusing import fuse_size, group_tasks, task_configs
 from spe_analysis.sweep.runner import RunTask
 from spe_analysis.training import Split, make_splits
 
@@ -219,10 +219,34 @@ def test_fuse_option_and_grouping():
     tasks = [RunTask(c.to_dict(), "out") for c in spec.configs()]
     groups = group_tasks(tasks, 5)
     assert [1 + len(g.fused_with) for g in groups] == [5, 5, 2]
-    assert sorted(c["seed"] for g in groups for c in (g.config, *g.fused_with)) == sorted(
-        c.seed for c in spec.configs())
+    # Every run exactly once, with its own configuration, each group under one fusion key.
+    assert sorted(RunConfig.from_dict(c).run_id for g in groups for c in task_configs(g)) == sorted(
+        c.run_id for c in spec.configs())
+    assert all(len({training_fused.fusion_key(RunConfig.from_dict(c)) for c in task_configs(g)}) == 1
+               for g in groups)
     other = RunTask(resolve_config(epochs=2).to_dict(), "out")  # another recipe: never fused with these
     assert len(group_tasks([*tasks[:2], other], 4)) == 2
+
+
+def test_each_fused_run_trains_on_its_own_batches_in_its_own_order(monkeypatch):
+    """Run k of a fused model sees, step by step, the augmented batches it sees alone."""
+    train, test = digits_splits(images=32)
+    configs = [resolve_config(pool=pool, alpha=alpha, beta=beta, seed=k, epochs=2, batch_size=8,
+                              precision="fp32") for k, (pool, alpha, beta) in enumerate(POOLS[:3])]
+
+    def batches_seen_by(module) -> list:
+        seen, real = [], module.augment_batch
+        monkeypatch.setattr(module, "augment_batch", lambda *a: seen.append(real(*a)) or seen[-1])
+        return seen
+    alone = batches_seen_by(training)
+    for config in configs:
+        training.fit(config, train, test, None, 10, torch.device("cpu"))
+    together = batches_seen_by(training_fused)
+    training_fused.fit_fused(configs, train, test, None, 10, torch.device("cpu"), kernels="split")
+    steps = 2 * 32 // 8
+    assert len(alone) == len(together) == 3 * steps
+    for k in range(3):  # fit: run after run; fit_fused: step after step, the runs in order
+        assert all(torch.equal(together[step * 3 + k], alone[k * steps + step]) for step in range(steps))
 
 
 def test_fused_sweep_matches_the_unfused_sweep(tmp_path):
