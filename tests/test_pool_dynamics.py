@@ -14,6 +14,7 @@ from spe_analysis.plots import dynamics, lam, load_sweep
 from spe_analysis.plots.style import paper_style
 from spe_analysis.plots.dynamics import equilibrium_turn, predicted_turns, steps_per_epoch
 from spe_analysis.pool_dynamics import turn_degrees
+from spe_analysis.pooling import LearnedPool
 from spe_analysis.records import write_record
 from spe_analysis.stats import analyze
 from spe_analysis.stats.cells import split_groups
@@ -74,6 +75,30 @@ def test_p_turn_and_p_norm_match_a_by_hand_computation():
         np.testing.assert_allclose(row["p_norm"], np.linalg.norm(afters[(epoch + 1) * STEPS - 1], axis=1),
                                    rtol=1e-6)
         assert max(row["p_turn"]) > 0  # p did move
+
+
+@pytest.mark.parametrize("upstream", [0.0, 1.0], ids=["lam-gradient-zero", "lam-gradient-one"])
+def test_lam_and_its_gradient_stay_finite_while_the_regulariser_shrinks_p(upstream):
+    """Issue 21 (4): in the committed diverged run (Fashion-MNIST, learned, seed 3) block 0's
+    lam got no gradient, so the regulariser shrank |p| from 0.76 to 8.6e-19 in five epochs;
+    below about 1e-20 float32's p0^2 / |p|^2 gave a NaN gradient, then 0 / 0.  lam depends on
+    p's direction only: it must stay exact and finite down to float32's smallest normal |p|,
+    and be bit for bit the old formula's wherever that one was finite."""
+    pool = LearnedPool()
+    direction = torch.tensor([0.36, 0.93])
+    for exponent in range(39):
+        with torch.no_grad():
+            pool.p.copy_(direction * 10.0 ** -exponent)
+        pool.p.grad = None
+        (pool.lam * upstream).backward()
+        assert pool.lam.item() == pytest.approx(0.36 ** 2 / (0.36 ** 2 + 0.93 ** 2), rel=1e-5), exponent
+        assert torch.isfinite(pool.p.grad).all(), exponent
+        p = pool.p.detach().clone().requires_grad_(True)
+        squared = p.square()
+        old = squared[0] / squared.sum()
+        (old * upstream).backward()
+        if torch.isfinite(old) and torch.isfinite(p.grad).all():
+            assert torch.equal(pool.lam, old) and torch.equal(pool.p.grad, p.grad), exponent
 
 
 def test_dynamics_are_recorded_for_learned_runs_only():
