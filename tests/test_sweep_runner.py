@@ -138,7 +138,8 @@ def another_sweep_holds(out, rid: str):
 
 def sweep_while_another_finishes(out, the_spec, held: str, executor=None, **kw):
     """Our sweep, while another live sweep holds run ``held`` and finishes it once ours waits
-    for it.  Returns (summary, events, the held lock's content whenever ours looked at it)."""
+    for it (or ours ends).  Returns (summary, events, the held lock's content before our sweep
+    and when the other one finished the run; None if the lock was gone)."""
     events, seen = [], []
     with another_sweep_holds(out, held) as lock:
         waiting = threading.Event()
@@ -147,10 +148,10 @@ def sweep_while_another_finishes(out, the_spec, held: str, executor=None, **kw):
         def other_sweep_finishes():
             # Only once our sweep waits for the run does its owner finish it.
             if waiting.wait(timeout=120):
-                seen.append(lock.read_text())
+                seen.append(lock.read_text() if lock.exists() else None)
                 fake_trainer(config, out, device="cpu", data_dir=None, deterministic=False, threads=1,
                              on_progress=lambda e: None)
-                lock.unlink()
+                lock.unlink(missing_ok=True)
 
         def on_event(event):
             events.append(event)
@@ -203,7 +204,7 @@ def test_a_lost_task_leaves_runs_it_never_claimed_alone_and_sends_them_again(tmp
     the_spec = spec(alphas="1", betas="1", seeds=1)
     held = the_spec.configs()[0].run_id
     summary, events, seen = sweep_while_another_finishes(tmp_path, the_spec, held, LosingExecutor(), fuse=fuse)
-    assert seen[0] == seen[1]  # the other sweep's lock stood untouched until it finished the run
+    assert seen[1] == seen[0]  # the other sweep's lock stood untouched until it finished the run
     assert summary.counts == {"ok": 1, "diverged": 0, "failed": 0, "skipped": 1} and summary.exit_code == 0
     assert not any(e["event"] == "end" and e["status"] == "failed" for e in events)
     assert {e["run_id"] for e in events if e["event"] == "end"} == {c.run_id for c in the_spec.configs()}
