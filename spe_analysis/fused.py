@@ -170,12 +170,21 @@ class PerRun(nn.Module):
         return module.state_dict(keep_vars=True)
 
 
+def compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """The precision in which a Python number multiplies ``x`` (float32 for 16-bit ``x``)."""
+    return torch.promote_types(x.dtype, torch.float32)
+
+
 class FusedPool(GlobalPool):
     """The K runs' own pools side by side, one equal channel block per run.
 
     Runs with the same pool type must be neighbours: each such segment is pooled once by
     the pool type's own functions (the same values and gradient routing as alone), with
-    per-channel weights where alpha, beta or a learned lam differ between its runs.
+    per-channel weights where alpha, beta or a learned lam differ between its runs.  Each
+    weight is the one the run's own pool uses, in the precision it is multiplied in alone:
+    alpha and beta in :func:`compute_dtype` (float32 under bf16 autocast), a learned lam
+    rounded to x's dtype; so the pool and a SPEM host around it give each run its own values
+    bit for bit in fp32, fp64 and under autocast.
     """
 
     def __init__(self, pools: list[GlobalPool]):
@@ -193,24 +202,26 @@ class FusedPool(GlobalPool):
         # each run's pools as those of a model of its own.
         self.learned = nn.ModuleList([p for p in pools if isinstance(p, LearnedPool)])
         self._pools = pools
-        for name in ("alpha", "beta"):
+        for name in ("alpha", "beta"):  # float64: each run's Python number exactly
             values = [getattr(p, name) if isinstance(p, MixPool) else 0.0 for p in pools]
-            self.register_buffer(name, torch.tensor(values), persistent=False)
+            self.register_buffer(name, torch.tensor(values, dtype=torch.float64), persistent=False)
 
-    def _per_channel(self, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """One weight per run -> one per channel of those runs, (1, runs * C, 1, 1)."""
-        return weights.to(x.dtype).repeat_interleave(x.shape[1] // self.runs).view(1, -1, 1, 1)
+    def _per_channel(self, weights: torch.Tensor, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """One weight per run -> one per channel of those runs, (1, runs * C, 1, 1), in ``dtype``."""
+        return weights.to(dtype).repeat_interleave(x.shape[1] // self.runs).view(1, -1, 1, 1)
 
     def _segment(self, kind: type, first: int, end: int, x: torch.Tensor):
         width = x.shape[1] // self.runs
         part = x[:, first * width:end * width]
         if kind is MixPool:
+            # Alone, alpha and beta are Python numbers, which multiply x in its compute precision
+            # (float32 for 16-bit x): never rounded to x's dtype (bf16 makes 0.3 0.30078125).
             high, low = global_max_min(part)
-            return (high, low, self._per_channel(self.alpha[first:end], x),
-                    self._per_channel(self.beta[first:end], x))
-        if kind is LearnedPool:
+            return (high, low, self._per_channel(self.alpha[first:end], x, compute_dtype(x)),
+                    self._per_channel(self.beta[first:end], x, compute_dtype(x)))
+        if kind is LearnedPool:  # lam in x's dtype, as LearnedPool.terms gives it
             high, low = global_max_min(part)
-            lam = self._per_channel(torch.stack([p.lam for p in self._pools[first:end]]), x)
+            lam = self._per_channel(torch.stack([p.lam for p in self._pools[first:end]]), x, x.dtype)
             return high, low, lam, 1 - lam
         return self._pools[first].terms(part)
 
@@ -220,7 +231,7 @@ class FusedPool(GlobalPool):
             return parts[0]
 
         def weights(i: int) -> torch.Tensor:  # a python-number weight covers its whole segment
-            return torch.cat([torch.as_tensor(p[i], dtype=x.dtype, device=x.device).expand_as(p[0][:1])
+            return torch.cat([torch.as_tensor(p[i], dtype=compute_dtype(x), device=x.device).expand_as(p[0][:1])
                               for p in parts], 1)
         return torch.cat([p[0] for p in parts], 1), torch.cat([p[1] for p in parts], 1), weights(2), weights(3)
 
@@ -230,7 +241,8 @@ class FusedPool(GlobalPool):
         for kind, first, end in self.segments:
             if kind in (MixPool, LearnedPool):
                 a, b, wa, wb = self._segment(kind, first, end, x)
-                outs.append(wa * a + wb * b)
+                # Each product rounded to x's dtype, as a weight times x is alone.
+                outs.append((wa * a).to(x.dtype) + (wb * b).to(x.dtype))
             else:  # the pool's own forward: a single statistic comes back unweighted, as alone
                 outs.append(self._pools[first](x[:, first * width:end * width]))
         return outs[0] if len(outs) == 1 else torch.cat(outs, 1)

@@ -206,7 +206,17 @@ class LearnedPool(GlobalPool):
 
     @property
     def lam(self) -> torch.Tensor:
-        squared = self.p.square()
+        p = self.p
+        with torch.no_grad():
+            # lam depends on p's direction only, but p0^2 / |p|^2 in float32 breaks once |p|
+            # falls below about 1e-20 (the regulariser shrinks p to 0 wherever lam's own gradient
+            # vanishes): its backward, (p0^2 / |p|^2) / |p|^2, overflows and 0 * inf gives NaN,
+            # then the squares underflow to 0 / 0.  Only there is p first divided by max |p|;
+            # everywhere else by exactly 1, which keeps every value and gradient bit for bit.
+            squared = p.square()
+            fine = torch.isfinite(squared[0] / squared.sum() / squared.sum())
+            unit = torch.where(fine, torch.ones_like(squared[0]), p.abs().max())
+        squared = (p / unit).square()
         return squared[0] / squared.sum()
 
     def regularizer(self) -> torch.Tensor:

@@ -14,13 +14,15 @@ import torch.nn.functional as F
 
 from conftest import run_spe
 from spe_analysis import training, training_fused
-from spe_analysis.config import resolve_config
+from spe_analysis.config import RunConfig, resolve_config
 from spe_analysis.data import load_dataset
-from spe_analysis.fused import fuse_models, split_state
+from spe_analysis.attention import make_attention
+from spe_analysis.fused import FusedPool, fuse_models, split_state
 from spe_analysis.models import make_model
+from spe_analysis.pooling import make_pool
 from spe_analysis.records import finished_ids, load_records, read_record, runs_dir
 from spe_analysis.sweep import build_spec
-from spe_analysis.sweep.fusing import fuse_size, group_tasks
+from spe_analysis.sweep.fusing import fuse_size, group_tasks, task_configs
 from spe_analysis.sweep.runner import RunTask
 from spe_analysis.training import Split, make_splits
 
@@ -99,6 +101,40 @@ def test_grouped_kernels_route_each_runs_gradient_to_it(host, dtype):
     torch.testing.assert_close(fused_losses, losses, rtol=1e-5, atol=0)
     tolerance = 1e-5 if dtype == torch.float32 else 1e-10
     assert max(gradient_errors(models, fused).values()) < tolerance
+
+
+BF16_POOLS = (("mix", 0.3, 0.7), ("mix", 0.5, 1.0), ("learned", None, None))  # 0.3, 0.7: no bf16 numbers
+
+
+def test_fused_runs_pool_with_their_own_alpha_and_beta_under_bf16():
+    """Issue 21 (6): bf16 rounds 0.3 to 0.30078125; a fused pool must weigh each run's max and
+    min by its own alpha and beta, as the run's own pool does, bit for bit."""
+    pools = [make_pool(pool, alpha=alpha, beta=beta) for pool, alpha, beta in BF16_POOLS]
+    fused = FusedPool(pools)
+    x = torch.randn(8, 3 * 16, 6, 6, generator=torch.Generator().manual_seed(0)).to(torch.bfloat16)
+    alone = torch.cat([pool(part) for pool, part in zip(pools, x.chunk(3, 1))], 1)
+    assert torch.equal(fused(x), alone)
+    _, _, wa, wb = fused.terms(x)
+    assert set(wa[0, :16].flatten().tolist()) == {torch.tensor(0.3).item()}  # 0.3 as alone, not 0.30078125
+    assert set(wb[0, :16].flatten().tolist()) == {torch.tensor(0.7).item()}
+
+
+def test_a_fused_spem_host_gates_as_each_runs_own_under_bf16_autocast():
+    """Issue 21 (6): SPEM weighs its reweighted max and min by alpha and beta in float32 under
+    autocast; fused (grouped, elementwise throughout) it gives each run's own gate exactly."""
+    hosts = [make_attention("spem", 16, pool=make_pool(pool, alpha=alpha, beta=beta))
+             for pool, alpha, beta in BF16_POOLS]
+    generator = torch.Generator().manual_seed(0)
+    for host in hosts:  # away from the init (w = 0), where alpha and beta have no effect
+        for param in (host.w1, host.w2, host.b1, host.b2):
+            param.data = torch.randn(param.shape, generator=generator)
+    fused = fuse_models([torch.nn.Sequential(h) for h in hosts], "grouped").net
+    x = torch.randn(8, 3 * 16, 6, 6, generator=generator)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        alone = torch.cat([host(part.to(torch.bfloat16)) for host, part in zip(hosts, x.chunk(3, 1))], 1)
+        together = fused(x.to(torch.bfloat16))
+    assert together.dtype == alone.dtype == torch.bfloat16
+    assert torch.equal(together, alone)
 
 
 @pytest.mark.parametrize("model", ["resnet56", "resnet110", "resnet164"])
@@ -183,10 +219,34 @@ def test_fuse_option_and_grouping():
     tasks = [RunTask(c.to_dict(), "out") for c in spec.configs()]
     groups = group_tasks(tasks, 5)
     assert [1 + len(g.fused_with) for g in groups] == [5, 5, 2]
-    assert sorted(c["seed"] for g in groups for c in (g.config, *g.fused_with)) == sorted(
-        c.seed for c in spec.configs())
+    # Every run exactly once, with its own configuration, each group under one fusion key.
+    assert sorted(RunConfig.from_dict(c).run_id for g in groups for c in task_configs(g)) == sorted(
+        c.run_id for c in spec.configs())
+    assert all(len({training_fused.fusion_key(RunConfig.from_dict(c)) for c in task_configs(g)}) == 1
+               for g in groups)
     other = RunTask(resolve_config(epochs=2).to_dict(), "out")  # another recipe: never fused with these
     assert len(group_tasks([*tasks[:2], other], 4)) == 2
+
+
+def test_each_fused_run_trains_on_its_own_batches_in_its_own_order(monkeypatch):
+    """Run k of a fused model sees, step by step, the augmented batches it sees alone."""
+    train, test = digits_splits(images=32)
+    configs = [resolve_config(pool=pool, alpha=alpha, beta=beta, seed=k, epochs=2, batch_size=8,
+                              precision="fp32") for k, (pool, alpha, beta) in enumerate(POOLS[:3])]
+
+    def batches_seen_by(module) -> list:
+        seen, real = [], module.augment_batch
+        monkeypatch.setattr(module, "augment_batch", lambda *a: seen.append(real(*a)) or seen[-1])
+        return seen
+    alone = batches_seen_by(training)
+    for config in configs:
+        training.fit(config, train, test, None, 10, torch.device("cpu"))
+    together = batches_seen_by(training_fused)
+    training_fused.fit_fused(configs, train, test, None, 10, torch.device("cpu"), kernels="split")
+    steps = 2 * 32 // 8
+    assert len(alone) == len(together) == 3 * steps
+    for k in range(3):  # fit: run after run; fit_fused: step after step, the runs in order
+        assert all(torch.equal(together[step * 3 + k], alone[k * steps + step]) for step in range(steps))
 
 
 def test_fused_sweep_matches_the_unfused_sweep(tmp_path):

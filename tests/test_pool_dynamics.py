@@ -14,10 +14,11 @@ from spe_analysis.plots import dynamics, lam, load_sweep
 from spe_analysis.plots.style import paper_style
 from spe_analysis.plots.dynamics import equilibrium_turn, predicted_turns, steps_per_epoch
 from spe_analysis.pool_dynamics import turn_degrees
+from spe_analysis.pooling import LearnedPool
 from spe_analysis.records import write_record
 from spe_analysis.stats import analyze
 from spe_analysis.stats.cells import split_groups
-from spe_analysis.training import Split, fit, lr_factor
+from spe_analysis.training import Split, fit
 from synthetic_runs import synthetic_record, write_sweep
 
 STEPS, EPOCHS = 4, 2
@@ -76,6 +77,30 @@ def test_p_turn_and_p_norm_match_a_by_hand_computation():
         assert max(row["p_turn"]) > 0  # p did move
 
 
+@pytest.mark.parametrize("upstream", [0.0, 1.0], ids=["lam-gradient-zero", "lam-gradient-one"])
+def test_lam_and_its_gradient_stay_finite_while_the_regulariser_shrinks_p(upstream):
+    """Issue 21 (4): in the committed diverged run (Fashion-MNIST, learned, seed 3) block 0's
+    lam got no gradient, so the regulariser shrank |p| from 0.76 to 8.6e-19 in five epochs;
+    below about 1e-20 float32's p0^2 / |p|^2 gave a NaN gradient, then 0 / 0.  lam depends on
+    p's direction only: it must stay exact and finite down to float32's smallest normal |p|,
+    and be bit for bit the old formula's wherever that one was finite."""
+    pool = LearnedPool()
+    direction = torch.tensor([0.36, 0.93])
+    for exponent in range(39):
+        with torch.no_grad():
+            pool.p.copy_(direction * 10.0 ** -exponent)
+        pool.p.grad = None
+        (pool.lam * upstream).backward()
+        assert pool.lam.item() == pytest.approx(0.36 ** 2 / (0.36 ** 2 + 0.93 ** 2), rel=1e-5), exponent
+        assert torch.isfinite(pool.p.grad).all(), exponent
+        p = pool.p.detach().clone().requires_grad_(True)
+        squared = p.square()
+        old = squared[0] / squared.sum()
+        (old * upstream).backward()
+        if torch.isfinite(old) and torch.isfinite(p.grad).all():
+            assert torch.equal(pool.lam, old) and torch.equal(pool.p.grad, p.grad), exponent
+
+
 def test_dynamics_are_recorded_for_learned_runs_only():
     outcome, _ = _fit_recording_p("avg")
     assert all("p_turn" not in row and "p_norm" not in row and "lam" not in row
@@ -89,17 +114,26 @@ def test_turn_degrees_is_exact_for_known_angles():
     np.testing.assert_allclose(turn_degrees(before, after).numpy(), expected, rtol=1e-4, atol=1e-5)
 
 
+# sqrt(2 * 0.2 * 0.2005 / 1.9) = 0.20546 rad: the short recipe's peak lr 0.2, momentum 0.9 and
+# decay 2 * pool_reg + weight_decay = 0.2 + 5e-4, worked out by hand.
+PEAK_TURN = math.degrees(0.20546)
+
+
+def by_hand(lr_factors_per_epoch) -> list[float]:
+    """Each epoch's mean predicted turn: the turn scales with sqrt(lr), so PEAK_TURN times the
+    mean of sqrt(lr factor) over the epoch's steps (the factors written out by hand)."""
+    return [PEAK_TURN * float(np.mean(np.sqrt(factors))) for factors in lr_factors_per_epoch]
+
+
 def test_equilibrium_turn_formula_and_schedule():
-    # sqrt(2 * 0.2 * 0.2005 / 1.9) rad, the paper's regulariser at the short recipe's peak lr
-    assert equilibrium_turn(0.2, 0.2005, 0.9) == pytest.approx(math.degrees(0.20546), rel=1e-4)
+    assert equilibrium_turn(0.2, 0.2005, 0.9) == pytest.approx(PEAK_TURN, rel=1e-4)
     assert equilibrium_turn(0.1, 1e-4, 0.0) == pytest.approx(math.degrees(math.sqrt(2e-5)))
     record = synthetic_record("learned", epochs=3, batch_size=16, lr=0.2)
     record["metrics"].update(images_per_second=480.0, train_seconds=1.0)  # 10 steps an epoch
     assert steps_per_epoch(record) == 10
-    config = resolve_config(pool="learned", epochs=3, batch_size=16, lr=0.2)
-    by_hand = [np.mean([equilibrium_turn(0.2 * lr_factor(config, s, 10), 0.2 + 5e-4, 0.9)
-                        for s in range(e * 10, (e + 1) * 10)]) for e in range(3)]
-    np.testing.assert_allclose(predicted_turns(record), by_hand)
+    # onecycle over 30 steps: warm-up (s + 1) / 10 in epoch 1, then (30 - s) / 20 to zero.
+    factors = [np.arange(1, 11) / 10, np.arange(20, 10, -1) / 20, np.arange(10, 0, -1) / 20]
+    np.testing.assert_allclose(predicted_turns(record), by_hand(factors), rtol=1e-4)
 
 
 def test_one_avg_baseline_serves_learned_runs_of_every_pool_reg(tmp_path):
@@ -135,8 +169,9 @@ def test_lambda_and_dynamics_figures_from_a_learned_run(tmp_path):
     np.testing.assert_allclose(seeds_and_mean, [[2, 3, 4], [3, 4, 5], [2.5, 3.5, 4.5]])
     predicted = turn_ax.lines[3]
     assert predicted.get_linestyle() == "--"
-    learned = sweep.runs[("learned", None, None)]
-    np.testing.assert_allclose(predicted.get_ydata(), predicted_turns(learned[0]))
+    # 1000 images in 3 epochs of batch 128: 3 steps an epoch; onecycle over 9 steps.
+    factors = [np.array([1, 2, 3]) / 3, np.array([6, 5, 4]) / 6, np.array([3, 2, 1]) / 6]
+    np.testing.assert_allclose(predicted.get_ydata(), by_hand(factors), rtol=1e-4)
     np.testing.assert_allclose(norm_ax.lines[2].get_ydata(), [0.6, 0.5, 0.4])
     for kind in ("lambda", "dynamics"):
         result = run_spe("plot", tmp_path, "--kind", kind, "--out", tmp_path / "f")

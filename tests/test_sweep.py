@@ -41,8 +41,7 @@ def spe_process(*args, gate: tuple[Path, int] | None = None) -> subprocess.Popen
     code = "import sys; from spe_analysis.cli import main; main(sys.argv[1:])"
     argv, env = [sys.executable, "-c", code, *map(str, args)], dict(os.environ)
     if gate is not None:
-        gate[0].mkdir(parents=True, exist_ok=True)
-        argv, env[gated_trainer.GATE] = gated_trainer.command(*args), f"{gate[0]}:{gate[1]}"
+        argv, env = gated_trainer.command(*args), gated_trainer.environment(*gate)
     return subprocess.Popen(argv, start_new_session=True, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

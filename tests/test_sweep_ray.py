@@ -8,7 +8,7 @@ import pytest
 from conftest import assert_usage_error, run_spe
 from spe_analysis.records import load_records
 
-FAST = ["--dataset", "digits", "--epochs", "1", "--train-subset", "128"]
+FAST = ["--dataset", "digits", "--epochs", "1", "--train-subset", "128", "--deterministic"]
 GRID = ["--alpha-grid", "0,1", "--beta-grid", "0,1", "--seeds", "1"]
 
 
@@ -29,10 +29,14 @@ def test_ray_executor_makes_the_same_runs_as_the_local_one(ray_instance, tmp_pat
     assert "[4/4] ok" in on_ray.stdout
     local = run_spe("sweep", *FAST, *GRID, "--workers", "1", "--threads", "1", "--out", tmp_path / "local")
     assert local.code == 0, local.stderr
-    ray_records, local_records = load_records(tmp_path / "ray"), load_records(tmp_path / "local")
-    assert len(ray_records) == 4
-    assert {r["run_id"] for r in ray_records} == {r["run_id"] for r in local_records}
-    assert all(r["status"] == "ok" for r in ray_records)
+    ray_records = {r["run_id"]: r for r in load_records(tmp_path / "ray")}
+    local_records = {r["run_id"]: r for r in load_records(tmp_path / "local")}
+    assert len(ray_records) == 4 and ray_records.keys() == local_records.keys()
+    assert all(r["status"] == "ok" for r in ray_records.values())
+    for rid, record in ray_records.items():  # the same training, one thread each: the same numbers
+        assert record["env"]["threads"] == local_records[rid]["env"]["threads"] == 1
+        assert record["history"] == local_records[rid]["history"]
+        assert record["metrics"]["final_test_acc"] == local_records[rid]["metrics"]["final_test_acc"]
     again = run_spe("sweep", *FAST, *GRID, "--executor", "ray", "--out", tmp_path / "ray")
     assert again.code == 0 and "0 to run" in again.stdout
 

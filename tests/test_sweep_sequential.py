@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import gated_trainer
 from conftest import assert_usage_error, run_spe
 from spe_analysis.plots import load_sweep
 from spe_analysis.records import SCHEMA, finished_ids, load_records, utc_now, write_record
@@ -34,8 +35,7 @@ def fixed_accuracy(config) -> float:
     return 90.0 + SHIFT.get(key, 0.0) + float(noise.normal(0, 0.5))
 
 
-def stand_in_trainer(config, out_dir, *, sleep: float = 0.0, **_):
-    time.sleep(sleep)
+def stand_in_trainer(config, out_dir, **_):
     record = {"schema": SCHEMA, "run_id": config.run_id, "status": "ok", "config": config.to_dict(),
               "metrics": {"final_test_acc": fixed_accuracy(config), "train_seconds": 0.01}, "history": [],
               "env": {}, "started_at": utc_now(), "finished_at": utc_now(), "error": None}
@@ -43,8 +43,10 @@ def stand_in_trainer(config, out_dir, *, sleep: float = 0.0, **_):
     return record
 
 
-def slow_trainer(config, out_dir, **kw):
-    return stand_in_trainer(config, out_dir, sleep=0.15, **kw)
+def gated_stand_in(config, out_dir, **kw):
+    """The stand-in behind the gate: the first N runs finish, later ones block (gated_trainer)."""
+    gated_trainer.pass_gate()
+    return stand_in_trainer(config, out_dir, **kw)
 
 
 @pytest.fixture
@@ -117,31 +119,32 @@ def test_design_is_checked_and_kept(tmp_path, trained):
     assert_usage_error(other, "looks")  # another design into the same directory is refused
 
 
-def spe_process(*args) -> subprocess.Popen:
-    """``spe ARGS`` in its own process group, with the slow stand-in trainer."""
+def spe_process(gate: Path, runs: int, *args) -> subprocess.Popen:
+    """``spe ARGS`` in its own process group, with the stand-in trainer behind a gate that lets
+    ``runs`` runs finish and blocks the next one in its training."""
     code = (f"import sys; sys.path.insert(0, {str(TESTS)!r}); import test_sweep_sequential as t; "
-            "import spe_analysis.training as training; training.train_run = t.slow_trainer; "
+            "import spe_analysis.training as training; training.train_run = t.gated_stand_in; "
             "from spe_analysis.cli import main; main(sys.argv[1:])")
     return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], start_new_session=True,
+                            env=gated_trainer.environment(gate, runs),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_a_sigkilled_sequential_sweep_resumes_to_the_same_records(tmp_path, trained):
     reference = tmp_path / "R"
     assert run_spe("sweep", *GRID, "--out", reference).code == 0
-    out = tmp_path / "D"
-    sweep = spe_process("sweep", *GRID, "--out", out)
+    out, gate = tmp_path / "D", tmp_path / "gate"
+    sweep = spe_process(gate, 10, "sweep", *GRID, "--out", out)  # past look 1 (8 runs), inside look 2
     try:
         deadline = time.monotonic() + 120
-        while len(finished_ids(out)) < 10:  # past look 1 (8 runs), inside look 2
+        while not (len(finished_ids(out)) == 10 and gated_trainer.in_flight(gate) == 1):
             assert sweep.poll() is None, sweep.communicate()
-            assert time.monotonic() < deadline
+            assert time.monotonic() < deadline, "the sweep got no further"
             time.sleep(0.02)
-        time.sleep(0.07)  # into the next run's training (0.15 s), not between its record and its unlock
     finally:
         os.killpg(sweep.pid, signal.SIGKILL)
         sweep.wait()
-    assert 10 <= len(finished_ids(out)) < len(finished_ids(reference))
+    assert len(finished_ids(out)) == 10 < len(finished_ids(reference))
     resumed = run_spe("sweep", *GRID, "--out", out)
     assert resumed.code == 0, resumed.stderr
     assert outcome(out) == outcome(reference)

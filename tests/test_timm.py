@@ -42,10 +42,14 @@ def test_spe_train_with_a_timm_model_records_its_name_and_parameter_count(tmp_pa
                      "--out", tmp_path)
     assert result.code == 0, result.stderr
     record, = load_records(tmp_path)
-    model = make_model("timm:resnet18", num_classes=10, in_channels=1, attention="se", pool="mix",
-                       alpha=0.5, beta=0.5)
+    plain = timm.create_model("resnet18", num_classes=10, in_chans=1)  # timm's own, without attention
+    # By hand: an SE host after each of resnet18's 8 basic blocks (2 per stage of C = 64, 128,
+    # 256, 512 channels): 1x1 convolutions C -> h -> C with biases, h = max(C // 16, 4);
+    # 2 * (580 + 2184 + 8464 + 33312) = 89,080 parameters; the mix pool has none.
+    attention = sum(2 * (2 * c * max(c // 16, 4) + max(c // 16, 4) + c) for c in (64, 128, 256, 512))
+    assert attention == 89_080
     assert record["status"] == "ok" and record["config"]["model"] == "timm:resnet18"
-    assert record["metrics"]["parameters"] == sum(p.numel() for p in model.parameters())
+    assert record["metrics"]["parameters"] == sum(p.numel() for p in plain.parameters()) + attention
 
 
 @pytest.mark.parametrize("model, fragment", [("timm:not-a-model", "unknown timm model"),

@@ -1,24 +1,19 @@
 """Fused sweep tasks: up to K runs of the grid trained as one model (``spe sweep --fuse``).
 
 A fused task is a :class:`~spe_analysis.sweep.runner.RunTask` whose ``fused_with`` holds
-the other runs' configurations.  Executors treat it as any task; :func:`execute_group`
-claims each of its runs with the run's own lock, trains only the runs that still need it
-(fused when more than one), writes one record per run and returns one end event per run,
-so resuming, locking and failures stay per run.
+the other runs' configurations.  Executors treat it as any task; its worker
+(:func:`~spe_analysis.sweep.runner.execute`) claims each of its runs with the run's own
+lock, trains only the runs that still need it (fused when more than one), writes one record
+per run and returns one end event per run, so resuming, locking and failures stay per run.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import os
-import time
 from collections import defaultdict
 
 from ..config import RunConfig
-from ..errors import SpeError, positive_int
-from ..records import read_record, record_path, utc_now, write_record
+from ..errors import positive_int
 from ..training_fused import fusion_key
-from .locks import HOST, try_claim
 
 FUSE_HELP = "K (runs per fused model), auto or off"
 # What --fuse auto trains together per device.  CPU: 1 (unfused): bench_fused.py --device cpu
@@ -73,48 +68,3 @@ def split_end(task, end: dict) -> list[tuple]:
         return [(task, end)]
     by_id = {RunConfig.from_dict(t.config).run_id: t for t in single_tasks(task)}
     return [(by_id[e["run_id"]], e) for e in end["ends"]]
-
-
-def execute_group(task, emit) -> dict:
-    """Claim, train (fused) and record the runs of a fused task; one end event per run."""
-    from ..training import train_run
-    from ..training_fused import train_fused
-    from .runner import _throttled, failed_record, lock_path, log_event, needs_run
-
-    ends, todo = [], []
-    with contextlib.ExitStack() as locks:
-        for config in map(RunConfig.from_dict, task_configs(task)):
-            rid = config.run_id
-            lock = try_claim(lock_path(task.out_dir, rid), task.stale_after)
-            if lock is None:
-                ends.append({"event": "end", "run_id": rid, "status": "busy"})
-                continue
-            locks.enter_context(lock)
-            if needs_run(read_record(record_path(task.out_dir, rid)), task.retry_failed):
-                todo.append(config)
-            else:
-                ends.append({"event": "end", "run_id": rid, "status": "skipped"})
-        for config in todo:
-            emit({"event": "start", "run_id": config.run_id, "host": HOST, "pid": os.getpid()})
-            log_event(task.out_dir, event="start", run_id=config.run_id, fused=len(todo))
-        started, started_at = time.perf_counter(), utc_now()
-        options = dict(device=task.device, data_dir=task.data_dir, deterministic=task.deterministic,
-                       threads=task.threads, on_progress=_throttled(emit))
-        try:
-            if len(todo) > 1:
-                records = train_fused(todo, task.out_dir, **options)
-            else:
-                records = [train_run(config, task.out_dir, **options) for config in todo]
-        except SpeError:
-            raise
-        except Exception as exc:  # recorded; one bad group must not stop the sweep
-            records = [failed_record(c, f"{type(exc).__name__}: {exc}", task.device, started_at) for c in todo]
-            for record in records:
-                write_record(task.out_dir, record)
-        seconds = time.perf_counter() - started
-        for record in records:
-            log_event(task.out_dir, event="end", run_id=record["run_id"], status=record["status"], seconds=seconds)
-            ends.append({"event": "end", "run_id": record["run_id"], "status": record["status"],
-                         "seconds": seconds, "final_test_acc": (record.get("metrics") or {}).get("final_test_acc"),
-                         "error": record.get("error")})
-    return {"event": "end", "run_id": RunConfig.from_dict(task.config).run_id, "status": "group", "ends": ends}

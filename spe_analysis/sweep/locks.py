@@ -35,10 +35,10 @@ def _process_start(pid: int) -> str | None:
     return None if fields[0] in ("Z", "X") else fields[19]
 
 
-def this_owner() -> dict:
+def this_owner(claim: str | None = None) -> dict:
     pid = os.getpid()
     return {"host": HOST, "pid": pid, "start": _process_start(pid), "token": uuid.uuid4().hex,
-            "time": time.time()}
+            "time": time.time(), "claim": claim}
 
 
 def owner_alive(owner: dict) -> bool | None:
@@ -122,12 +122,15 @@ def _break(path: Path, stale_token: str | None) -> None:
 
 
 def try_claim(path: str | os.PathLike, stale_after: float = DEFAULT_STALE_AFTER,
-              heartbeat: bool = True) -> Lock | None:
-    """Take the lock at ``path``, or return None when another live owner holds it."""
+              heartbeat: bool = True, claim: str | None = None) -> Lock | None:
+    """Take the lock at ``path``, or return None when another live owner holds it.
+
+    ``claim`` names who sent this process (a sweep task): it goes into the lock file, so that
+    the sender can tell the locks its worker took if the worker is lost (:func:`claimed_by`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     for _ in range(3):
-        owner = this_owner()
+        owner = this_owner(claim)
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
@@ -143,6 +146,20 @@ def try_claim(path: str | os.PathLike, stale_after: float = DEFAULT_STALE_AFTER,
         interval = min(60.0, stale_after / 4) if heartbeat else None
         return Lock(path, owner, interval)
     return None
+
+
+def claimed_by(path: str | os.PathLike, claim: str) -> bool:
+    """Whether the lock at ``path`` exists and was taken for ``claim``."""
+    owner = read_owner(Path(path))
+    return owner is not None and owner.get("claim") == claim
+
+
+def release_claimed(path: str | os.PathLike, claim: str) -> None:
+    """Remove the lock at ``path`` if it was taken for ``claim``: the lock of a lost worker,
+    removed on its behalf by the sweep that sent it, never a lock someone else took since."""
+    owner = read_owner(Path(path))
+    if owner is not None and owner.get("claim") == claim:
+        _break(Path(path), owner.get("token"))
 
 
 @contextlib.contextmanager

@@ -12,7 +12,9 @@ import contextlib
 import json
 import os
 import time
-from dataclasses import dataclass, field
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,8 +24,8 @@ from ..errors import SpeError
 from ..atomic import atomic_write_text
 from ..records import read_record, record_path, runs_dir, utc_now, write_record
 from ..training import Outcome, make_record
-from .fusing import execute_group, group_tasks, single_tasks, split_end
-from .locks import DEFAULT_STALE_AFTER, HOST, held, try_claim
+from .fusing import group_tasks, single_tasks, split_end, task_configs
+from .locks import DEFAULT_STALE_AFTER, HOST, claimed_by, held, release_claimed, try_claim
 from .spec import SweepSpec, read_spec, spec_path
 
 Event = dict[str, Any]
@@ -33,6 +35,7 @@ LOCKS_DIR = "locks"
 EVENT_LOG = "events.jsonl"
 PROGRESS_INTERVAL = 0.25  # seconds between forwarded per-step progress events of one run
 BUSY_POLL = 1.0  # seconds between looks at runs that another sweep holds
+LOST_TRIES = 3  # times a run is sent when its task keeps being lost before claiming it
 OUTCOMES = ("ok", "diverged", "failed", "skipped")
 
 
@@ -49,6 +52,9 @@ class RunTask:
     deterministic: bool = False
     trainer: Trainer | None = None  # None: spe_analysis.training.train_run
     fused_with: tuple[dict[str, Any], ...] = ()  # runs trained with this one as one model (fusing.py)
+    # Written into the locks this task's worker takes, so that the sweep can tell them if the
+    # worker is lost (settle_lost_task); a fresh one each time a task is sent.
+    claim: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
     def run_id(self) -> str:
@@ -96,35 +102,73 @@ def _throttled(emit: OnEvent) -> Callable[[Event], None]:
 
 
 def execute(task: RunTask, emit: OnEvent) -> Event:
-    """Claim, train and record one run; returns its ``end`` event.  Runs in the worker."""
-    if task.fused_with:
-        return execute_group(task, emit)
-    config = RunConfig.from_dict(task.config)
-    rid = config.run_id
-    lock = try_claim(lock_path(task.out_dir, rid), task.stale_after)
-    if lock is None:
-        return {"event": "end", "run_id": rid, "status": "busy"}
-    with lock:
-        if not needs_run(read_record(record_path(task.out_dir, rid)), task.retry_failed):
-            return {"event": "end", "run_id": rid, "status": "skipped"}
-        emit({"event": "start", "run_id": rid, "host": HOST, "pid": os.getpid()})
-        log_event(task.out_dir, event="start", run_id=rid)
-        started, started_at = time.perf_counter(), utc_now()
-        trainer = task.trainer or _default_trainer()
-        try:
-            record = trainer(config, task.out_dir, device=task.device, data_dir=task.data_dir,
-                             deterministic=task.deterministic, threads=task.threads,
-                             on_progress=_throttled(emit))
-        except SpeError:
-            raise
-        except Exception as exc:  # recorded; one bad run must not stop the sweep
-            record = failed_record(config, f"{type(exc).__name__}: {exc}", task.device, started_at)
-            write_record(task.out_dir, record)
+    """Claim, train and record the run of ``task`` (or each run of a fused group); returns its
+    ``end`` event (a group's holds one end per run).  Runs in the worker."""
+    ends, todo = [], []
+    with contextlib.ExitStack() as locks:
+        for config in map(RunConfig.from_dict, task_configs(task)):
+            rid = config.run_id
+            lock = try_claim(lock_path(task.out_dir, rid), task.stale_after, claim=task.claim)
+            if lock is None:
+                ends.append({"event": "end", "run_id": rid, "status": "busy"})
+                continue
+            locks.enter_context(lock)
+            if needs_run(read_record(record_path(task.out_dir, rid)), task.retry_failed):
+                todo.append(config)
+            else:
+                ends.append({"event": "end", "run_id": rid, "status": "skipped"})
+        for config in todo:
+            emit({"event": "start", "run_id": config.run_id, "host": HOST, "pid": os.getpid()})
+            log_event(task.out_dir, event="start", run_id=config.run_id, fused=len(todo))
+        started = time.perf_counter()
+        records = _train(task, todo, _throttled(emit))
         seconds = time.perf_counter() - started
-        log_event(task.out_dir, event="end", run_id=rid, status=record["status"], seconds=seconds)
-    return {"event": "end", "run_id": rid, "status": record["status"], "seconds": seconds,
-            "final_test_acc": (record.get("metrics") or {}).get("final_test_acc"),
-            "error": record.get("error")}
+        for record in records:
+            log_event(task.out_dir, event="end", run_id=record["run_id"], status=record["status"], seconds=seconds)
+            ends.append({"event": "end", "run_id": record["run_id"], "status": record["status"],
+                         "seconds": seconds, "final_test_acc": (record.get("metrics") or {}).get("final_test_acc"),
+                         "error": record.get("error")})
+    return _task_end(task, ends)
+
+
+def _task_end(task: RunTask, ends: list[Event]) -> Event:
+    """A task's end event from its runs' ends: the one end of a single run, else a group end."""
+    if not task.fused_with:
+        return ends[0]
+    return {"event": "end", "run_id": task.run_id, "status": "group", "ends": ends}
+
+
+def _train(task: RunTask, configs: list[RunConfig], on_progress) -> list[dict]:
+    """Train ``configs`` (claimed, each needing a run) and return their records.
+
+    The real trainer trains several runs as one fused model (training_fused.py).  A stand-in
+    trainer (``task.trainer``) stands in for that too and trains each run in turn, so that
+    tests of the sweep machinery with a stand-in run the same claims, records and ends with
+    ``--fuse`` as without.  An exception other than bad input becomes a ``failed`` record of
+    each run it stopped: one bad run or group must not stop the sweep."""
+    options = dict(device=task.device, data_dir=task.data_dir, deterministic=task.deterministic,
+                   threads=task.threads, on_progress=on_progress)
+    if task.trainer is None and len(configs) > 1:
+        from ..training_fused import train_fused
+
+        return _guarded(task, configs, lambda: train_fused(configs, task.out_dir, **options))
+    trainer = task.trainer or _default_trainer()
+    return [record for config in configs
+            for record in _guarded(task, [config], lambda: [trainer(config, task.out_dir, **options)])]
+
+
+def _guarded(task: RunTask, configs: list[RunConfig], train: Callable[[], list[dict]]) -> list[dict]:
+    """``train()``'s records, or a ``failed`` record of each of ``configs`` if it raised."""
+    started_at = utc_now()
+    try:
+        return train()
+    except SpeError:
+        raise
+    except Exception as exc:  # recorded; see _train
+        records = [failed_record(c, f"{type(exc).__name__}: {exc}", task.device, started_at) for c in configs]
+        for record in records:
+            write_record(task.out_dir, record)
+        return records
 
 
 def _default_trainer() -> Trainer:
@@ -132,23 +176,36 @@ def _default_trainer() -> Trainer:
     return train_run
 
 
-def record_lost_run(task: RunTask, why: str) -> Event:
-    """Record a run whose worker died under it (killed, out of memory) as failed; free its lock.
+def settle_lost_task(task: RunTask, why: str) -> Event:
+    """The end of each run of a task whose worker was lost (killed, out of memory, a Ray task or
+    Slurm job that failed or vanished), from what the worker left behind.
 
-    A worker that died just after writing a good record keeps that record.  A fused task's
-    runs are each handled so, and its end holds one end per run."""
-    if task.fused_with:
-        return {"event": "end", "run_id": task.run_id, "status": "group",
-                "ends": [record_lost_run(t, why) for t in single_tasks(task)]}
-    config = RunConfig.from_dict(task.config)
-    written = read_record(record_path(task.out_dir, config.run_id))
+    Only a lock's owner removes it; a lost worker's locks are known by the task's ``claim``
+    written in them, and only those are settled on its behalf.  Per run:
+
+    - a record other than ``failed``: kept (the worker died after writing it), its end reported;
+    - else, locked for this task: the worker died in it: a ``failed`` record, then its lock freed;
+    - else, locked by anyone else: ``busy`` (another sweep runs it: waited for, never marked);
+    - else ``lost``: the worker never claimed it (a job cancelled while pending, a Ray task lost
+      before it ran): nothing is written and :func:`run_sweep` sends it again.
+    """
+    return _task_end(task, [_settle_lost_run(t, why) for t in single_tasks(task)])
+
+
+def _settle_lost_run(task: RunTask, why: str) -> Event:
+    rid = task.run_id
+    lock = lock_path(task.out_dir, rid)
+    written = read_record(record_path(task.out_dir, rid))
     if written is not None and written.get("status") != "failed":
-        end = {"event": "end", "run_id": config.run_id, "status": written["status"]}
-    else:
-        write_record(task.out_dir, failed_record(config, why, task.device, utc_now()))
-        end = {"event": "end", "run_id": config.run_id, "status": "failed", "error": why}
-    lock_path(task.out_dir, config.run_id).unlink(missing_ok=True)  # after the record: see execute
-    return end
+        release_claimed(lock, task.claim)
+        return {"event": "end", "run_id": rid, "status": written["status"]}
+    if claimed_by(lock, task.claim):
+        write_record(task.out_dir, failed_record(RunConfig.from_dict(task.config), why, task.device, utc_now()))
+        release_claimed(lock, task.claim)  # after the record: see execute
+        return {"event": "end", "run_id": rid, "status": "failed", "error": why}
+    if lock.exists():
+        return {"event": "end", "run_id": rid, "status": "busy"}
+    return {"event": "end", "run_id": rid, "status": "lost", "error": why}
 
 
 @dataclass
@@ -233,8 +290,10 @@ def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike, executor, *, retry_fa
               on_event: OnEvent | None = None, configs: list[RunConfig] | None = None, fuse: int = 1) -> Summary:
     """Run every missing run of ``spec`` into ``out_dir`` on ``executor``; see module doc.
 
-    Runs that another sweep holds are waited for (and taken over if their owner dies), so
-    that on return every run of the grid has a record.  ``configs`` limits the runs to those.
+    Runs that another sweep holds are waited for (and taken over if their owner dies), and
+    runs whose task was lost before its worker claimed them are sent again (LOST_TRIES in
+    all, then reported failed), so that on return every run of the grid has a record or is
+    counted failed.  ``configs`` limits the runs to those.
     ``fuse`` > 1 trains up to that many runs at a time as one fused model (fusing.py).
     """
     emit = on_event or (lambda event: None)
@@ -252,21 +311,30 @@ def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike, executor, *, retry_fa
                      stale_after, retry_failed, deterministic, trainer) for c in todo]
     tasks = group_tasks(tasks, fuse)
     waiting: list[str] = []
+    losses: Counter[str] = Counter()
     while tasks:
-        busy = []
+        busy, lost = [], []
         for task, end in (pair for done in executor.run(tasks, emit) for pair in split_end(*done)):
             if end["status"] == "busy":
                 busy.append(task)
                 continue
+            if end["status"] == "lost":
+                losses[task.run_id] += 1
+                if losses[task.run_id] < LOST_TRIES:
+                    lost.append(task)
+                    continue
+                end = {**end, "status": "failed"}  # reported, not recorded: the next sweep tries again
             summary.counts[end["status"]] += 1
             if end["status"] == "failed":
                 summary.failed_runs.append((end["run_id"], end.get("error")))
             emit(end)
+        if lost:
+            emit({"event": "retry", "run_ids": [t.run_id for t in lost]})
         if busy:
             if [t.run_id for t in busy] != waiting:  # say so once, not every poll
                 waiting = [t.run_id for t in busy]
                 emit({"event": "waiting", "run_ids": waiting})
             time.sleep(BUSY_POLL)
-        tasks = group_tasks(busy, fuse)
+        tasks = group_tasks([replace(t, claim=uuid.uuid4().hex) for t in lost + busy], fuse)
     summary.seconds = time.perf_counter() - started
     return summary

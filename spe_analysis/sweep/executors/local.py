@@ -9,7 +9,7 @@ from multiprocessing.connection import wait
 from typing import Iterable, Iterator
 
 from ...errors import SpeError
-from ..runner import Event, OnEvent, RunTask, execute, record_lost_run
+from ..runner import Event, OnEvent, RunTask, execute, settle_lost_task
 
 
 class InProcessExecutor:
@@ -65,7 +65,8 @@ class _Worker:
 class ProcessExecutor:
     """N worker processes (spawned, so CUDA and threads start clean), kept across passes.
 
-    A worker that dies (killed, out of memory) has its run recorded as failed and is replaced.
+    A worker that dies (killed, out of memory) is replaced; its runs are settled by
+    :func:`~spe_analysis.sweep.runner.settle_lost_task` (a run it was training recorded failed).
     """
 
     def __init__(self, workers: int, threads: int, cuda_indices: list[int | None]):
@@ -96,7 +97,7 @@ class ProcessExecutor:
                     yield from self._receive(worker, emit)
                     if worker.task is not None and not worker.process.is_alive():
                         why = f"worker process died (exit code {worker.process.exitcode}; killed or out of memory?)"
-                        yield worker.task, record_lost_run(worker.task, why)
+                        yield worker.task, settle_lost_task(worker.task, why)
                         self._workers[slot] = self._spawn(slot)
         except BaseException:
             self.close()

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Iterable, Iterator
 
 from ...errors import SpeError
-from ..runner import Event, OnEvent, RunTask, execute, record_lost_run
+from ..runner import Event, OnEvent, RunTask, execute, settle_lost_task
 
 RAY_INSTALL = 'pip install -e ".[ray]"'
 
@@ -19,7 +20,8 @@ class RayExecutor:
     """Each run a Ray task on the cluster at ``address`` (None: start a local one).
 
     Workers write records straight into the sweep directory, so it must be on storage that
-    every node of the cluster shares.
+    every node of the cluster shares.  A task lost before it claimed its run is sent again
+    (settle_lost_task), so a run another sweep holds is never marked failed here.
     """
 
     def __init__(self, address: str | None = None, num_cpus: float = 1, num_gpus: float = 0):
@@ -35,8 +37,13 @@ class RayExecutor:
                 ray.init(address=address, include_dashboard=False, log_to_driver=False,
                          logging_level=logging.WARNING)
             except Exception as exc:  # Ray's own errors: unreachable address, bad options
+                # Ray turns token authentication on in a driver only for a cluster it finds
+                # itself (auto); for an explicit address the environment must say so.
+                hint = ("; a cluster with token authentication needs RAY_AUTH_MODE=token and its token "
+                        "(docs/reference.md)" if address not in (None, "auto") and "RAY_AUTH_MODE" not in os.environ
+                        else "")
                 raise SpeError(f"cannot start or reach Ray at {address or 'a new local cluster'}: "
-                               f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+                               f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}{hint}") from None
             self._started = True
         self.num_cpus, self.num_gpus = num_cpus, num_gpus
         self.slots = max(1, int(ray.cluster_resources().get("CPU", 1) // num_cpus))
@@ -63,9 +70,9 @@ class RayExecutor:
                     except ray.exceptions.RayTaskError as exc:
                         if isinstance(exc.cause, SpeError):
                             raise SpeError(str(exc.cause)) from None
-                        end = record_lost_run(task, f"ray task failed: {type(exc.cause).__name__}: {exc.cause}")
+                        end = settle_lost_task(task, f"ray task failed: {type(exc.cause).__name__}: {exc.cause}")
                     except ray.exceptions.RayError as exc:
-                        end = record_lost_run(task, f"ray task lost: {type(exc).__name__}")
+                        end = settle_lost_task(task, f"ray task lost: {type(exc).__name__}")
                     yield task, end
         except BaseException:
             for ref in pending:

@@ -5,8 +5,9 @@ cluster's nodes share; submitit keeps its pickles and the jobs' logs in ``OUT/sl
 sends its progress events as JSON lines to a file of its own there, which the sweep reads
 back for the live display.  Job states come from ``squeue`` (``sacct``, which submitit
 asks, needs accounting storage, which small clusters often lack): a job that left the queue
-without a result died (cancelled, out of time or memory, node failure) and its run is
-recorded as failed.
+without a result died (cancelled, out of time or memory, node failure); its run is recorded
+failed if the job had claimed it, and sent again if the job never started
+(:func:`~spe_analysis.sweep.runner.settle_lost_task`).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from ...errors import SpeError, positive_int
-from ..runner import Event, OnEvent, RunTask, execute, record_lost_run
+from ..runner import Event, OnEvent, RunTask, execute, settle_lost_task
 
 SLURM_INSTALL = 'pip install -e ".[slurm]"'
 SUBMITIT_ARRAY_PARALLELISM = 256  # submitit's default
@@ -184,7 +185,7 @@ class SlurmExecutor:
             try:
                 kind, payload = sub.job.result()
             except Exception as exc:  # submitit's own failure: the job's trace is in its log
-                return record_lost_run(sub.task, f"slurm job {sub.job.job_id} failed: "
+                return settle_lost_task(sub.task, f"slurm job {sub.job.job_id} failed: "
                                        f"{str(exc).strip().splitlines()[-1]} (log: {sub.job.paths.stderr})")
             if kind == "error":
                 raise SpeError(payload)
@@ -193,7 +194,7 @@ class SlurmExecutor:
             return None
         if sub.job.paths.result_pickle.exists():  # written just before it left the queue
             return self._end(sub, None)
-        return record_lost_run(sub.task, f"slurm job {sub.job.job_id} ended without a result "
+        return settle_lost_task(sub.task, f"slurm job {sub.job.job_id} ended without a result "
                                f"(cancelled, out of time or memory?); log: {sub.job.paths.stderr}")
 
     @staticmethod
