@@ -20,6 +20,7 @@ import math
 import torch
 from torch import nn
 
+from . import names
 from .errors import finite
 from .errors import SpeError, choose
 
@@ -209,7 +210,7 @@ class LearnedPool(GlobalPool):
 
 POOLS = {"avg": AvgPool, "max": MaxPool, "min": MinPool, "mix": MixPool,
          "learned": LearnedPool, "avgmax": AvgMaxPool}
-POOL_NAMES = tuple(POOLS)
+POOL_NAMES = names.registered("pool", names.POOL_NAMES, POOLS)
 
 
 def make_pool(name: str, alpha=None, beta=None) -> GlobalPool:

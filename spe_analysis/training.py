@@ -21,11 +21,11 @@ from .augment import augment_batch
 from .config import RunConfig
 from .data import load_dataset, select_splits
 from .errors import SpeError, choose
+from .names import DEVICES
 from .models import learned_lams, make_model, pool_regularizer
 from .pool_dynamics import PoolDynamics
 from .records import SCHEMA, environment, utc_now, write_record
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
 Progress = Callable[[dict[str, Any]], None]
 
 

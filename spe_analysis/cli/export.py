@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..export import FORMATS, export as export_table
+from ..names import EXPORT_FORMATS
 from .app import app
 from .records import read_sweep
 
@@ -16,7 +16,7 @@ from .records import read_sweep
 def export(
     directory: Annotated[Path, typer.Argument(metavar="DIR", help="A sweep directory (the --out of spe sweep).")],
     format: Annotated[str, typer.Option(
-        "--format", help=f"Table format: {', '.join(FORMATS)} (parquet needs pyarrow).")] = "csv",
+        "--format", help=f"Table format: {', '.join(EXPORT_FORMATS)} (parquet needs pyarrow).")] = "csv",
     out: Annotated[Optional[Path], typer.Option(
         help="File to write (default: standard output; parquet needs a file).")] = None,
     history: Annotated[bool, typer.Option(
@@ -26,6 +26,8 @@ def export(
 
     Example: spe export sweeps/demo --format parquet --out demo.parquet
     """
+    from ..export import export as export_table
+
     text = export_table(read_sweep(directory), format, out, history)
     if text is not None:
         sys.stdout.write(text)

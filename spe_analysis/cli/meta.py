@@ -7,8 +7,6 @@ from typing import Annotated
 import typer
 
 from ..errors import choose
-from ..plots.settings import load_meta
-from ..stats import meta_tables
 from .app import app
 from .options import (Correction, GroupBy, Margin, MetaCi, MethodRe, Metric, Significance,
                       SweepDirs, keys)
@@ -37,6 +35,9 @@ def meta(
     random-effects model, the pooled p-values corrected across cells, and the verdict follows
     the rules of spe stats. Each setting's own spe stats verdict is shown beside.
     """
+    from ..plots.settings import load_meta
+    from ..stats import meta_tables
+
     choose("format", format, TABLE_FORMATS)
     data = load_meta(directories, keys(group_by), metric=metric, method_re=method_re, ci=ci,
                      correction=correction, margin=margin, significance=significance)

@@ -7,9 +7,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..plots import Meta
-from ..plots.settings import load_figure_data
-from ..report import write_report
 from .app import app
 from .options import (Correction, GroupBy, Margin, MetaCi, MethodRe, Metric, Significance,
                       SweepDirs, Test, keys)
@@ -42,6 +39,10 @@ def report(
     the forest and verdicts figures. The Markdown links its figures by relative paths, so it
     reads well on GitHub.
     """
+    from ..plots import Meta
+    from ..plots.settings import load_figure_data
+    from ..report import write_report
+
     sweep = load_figure_data(directories, keys(group_by), method_re=method_re, ci=ci, test=test,
                              metric=metric, correction=correction, margin=margin,
                              significance=significance)

@@ -12,11 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..config import RunConfig
-from ..sweep.fusing import AUTO_FUSE, FUSE_HELP, fuse_size
-from ..sweep import (DEFAULT_STALE_AFTER, GRID_HELP, Summary, build_spec, check_directory, estimate,
-                     local_layout, make_executor, plan, read_config, run_sweep)
-from ..sweep import sequential
-from ..sweep.executors.slurm import parse_options as parse_slurm_options, settings as slurm_settings
+from ..names import AUTO_FUSE, DEFAULT_STALE_AFTER, DEVICES, EXECUTORS, EXTRA_POOLS, FUSE_HELP, GRID_HELP
 from . import options as opt
 from .app import app
 
@@ -51,7 +47,7 @@ def sweep(
         help="A count (5 means seeds 0-4) or a comma list of seeds, 0,1,2 (default: 5).",
         rich_help_panel=GRID)] = None,
     also: Annotated[Optional[str], typer.Option(
-        help="Extra pools to run with the same seeds, comma list of max, min, learned, avgmax.",
+        help=f"Extra pools to run with the same seeds, comma list of {', '.join(EXTRA_POOLS)}.",
         rich_help_panel=GRID)] = None,
     include_zero: Annotated[Optional[bool], typer.Option(
         "--include-zero", help="Also run alpha = beta = 0 (a constant statistic; left out by default).",
@@ -66,7 +62,7 @@ def sweep(
     precision: opt.Precision = None,
     data_dir: opt.DataDir = None,
     device: Annotated[Optional[str], typer.Option(
-        help="Device of every run: auto, cpu, cuda, mps (default: auto).", rich_help_panel=opt.EXEC)] = None,
+        help=f"Device of every run: {', '.join(DEVICES)} (default: auto).", rich_help_panel=opt.EXEC)] = None,
     deterministic: opt.Deterministic = False,
     workers: Annotated[Optional[str], typer.Option(
         help="Runs at once, each in its own process, or auto: four per CUDA device, else the "
@@ -80,9 +76,8 @@ def sweep(
         "each run trains bit for bit as unfused (default: auto).",
         rich_help_panel=opt.EXEC)] = None,
     executor: Annotated[Optional[str], typer.Option(
-        help="local (processes on this machine), ray (Ray tasks) or slurm (one Slurm job per run, "
-        "through submitit); with ray and slurm OUT must be on storage every node shares "
-        "(default: local).", rich_help_panel=opt.EXEC)] = None,
+        help=f"{opt.described(EXECUTORS, EXECUTORS)}; with ray and slurm OUT must be on storage every "
+        "node shares (default: local).", rich_help_panel=opt.EXEC)] = None,
     ray_address: Annotated[Optional[str], typer.Option(
         help="Ray cluster to submit to, e.g. auto or ray://head:10001 (default: start a local one).",
         rich_help_panel=opt.EXEC)] = None,
@@ -148,6 +143,10 @@ def sweep(
 
     Example: spe sweep --alpha-grid 0:1:0.5 --beta-grid 0:1:0.5 --seeds 3 --epochs 5 --out sweeps/demo
     """
+    from ..sweep import build_spec, make_executor, read_config, run_sweep, sequential
+    from ..sweep.executors.slurm import parse_options as parse_slurm_options, settings as slurm_settings
+    from ..sweep.fusing import fuse_size
+
     flags = dict(alpha_grid=alpha_grid, beta_grid=beta_grid, seeds=seeds, also=also,
                  include_zero=include_zero, dataset=dataset, model=model, attention=attention,
                  epochs=epochs, preset=preset, train_subset=train_subset, val_split=val_split,
@@ -168,6 +167,8 @@ def sweep(
     console = Console(soft_wrap=True)  # log lines stay whole lines, for grep
     if dry_run:
         # The local layout's parallelism, also as the guess for a Ray cluster not yet reached.
+        from ..sweep import local_layout
+
         slots, threads_each, _ = local_layout(options.get("workers", "auto"), run_options["device"],
                                               options.get("threads"))
         return _dry_run(console, out, spec, slots, retry_failed, force, dict(run_options, threads=threads_each))
@@ -195,6 +196,8 @@ def sweep(
 
 def _dry_run(console: Console, out: Path, spec, slots: int, retry_failed: bool, force: bool,
              run_options: dict) -> int:
+    from ..sweep import check_directory, estimate, plan, sequential
+
     stored = check_directory(out, spec, force)
     print(f"# {out / 'sweep.toml'}\n{stored.to_toml()}")
     the_plan = plan(spec, out, sequential.worst_case(spec, out) if spec.until_decided else None)
@@ -217,7 +220,7 @@ def _dry_run(console: Console, out: Path, spec, slots: int, retry_failed: bool, 
     return 0
 
 
-def _print_summary(console: Console, out: Path, summary: Summary, labels: dict[str, str]) -> None:
+def _print_summary(console: Console, out: Path, summary, labels: dict[str, str]) -> None:
     table = Table(title=f"sweep {out}: {summary.total} runs in {_duration(summary.seconds)}")
     for name in ("done", "failed", "diverged", "skipped"):
         table.add_column(name, justify="right")

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..config import resolve_config
-from ..training import train_run
+from ..names import POOL_NAMES, POOL_NOTES
 from . import options as opt
 from .app import app
 
@@ -21,8 +21,7 @@ def train(
     model: opt.Model = "resnet20",
     attention: opt.Attention = "se",
     pool: Annotated[str, typer.Option(
-        help="Squeeze pooling: avg (baseline), max, min, mix (alpha*max + beta*min), learned (SPEM's "
-        "self-adaptive weight), avgmax (0.5*avg + 0.5*max).", rich_help_panel=opt.RUN)] = "avg",
+        help=f"Squeeze pooling: {opt.described(POOL_NAMES, POOL_NOTES)}.", rich_help_panel=opt.RUN)] = "avg",
     alpha: Annotated[Optional[float], typer.Option(help="Weight of global max for --pool mix.",
                                                    rich_help_panel=opt.RUN)] = None,
     beta: Annotated[Optional[float], typer.Option(help="Weight of global min for --pool mix.",
@@ -46,6 +45,8 @@ def train(
     config = resolve_config(dataset=dataset, preset=preset, model=model, attention=attention,
                             pool=pool, alpha=alpha, beta=beta, seed=seed, epochs=epochs,
                             train_subset=train_subset, val_split=val_split, precision=precision)
+    from ..training import train_run
+
     console = Console(stderr=True)
     with _progress_display(console, config.run_id, quiet) as on_progress:
         record = train_run(config, out, device=device, data_dir=str(data_dir) if data_dir else None,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from .. import names
 from ..errors import SpeError, choose
 from . import curves, dynamics, forest, heatmap, lam, strip, verdicts
 from .data import Sweep, load_sweep
@@ -19,7 +20,9 @@ from .style import FORMATS, WIDTHS, check_format, paper_style, save
 KINDS = {"heatmap": heatmap, "strip": strip, "curves": curves, "lambda": lam,
          "dynamics": dynamics}
 META_KINDS = {"forest": forest, "verdicts": verdicts}  # several settings (a Meta), not one sweep
-ALL = "all"
+ALL = names.ALL_KINDS
+names.registered("figure kind", names.PLOT_KINDS, KINDS)
+names.registered("figure kind", names.META_PLOT_KINDS, META_KINDS)
 
 __all__ = ["KINDS", "META_KINDS", "ALL", "FORMATS", "WIDTHS", "Drawn", "Sweep", "Meta", "draw",
            "load_sweep", "load_meta"]

@@ -17,9 +17,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ..errors import SpeError, choose
+from ..names import FIGURE_FORMATS, WIDTHS
 
-WIDTHS = {"single": 3.3, "double": 6.9}  # inches, two-column paper layout
-FORMATS = ("pdf", "png", "svg")
+FORMATS = FIGURE_FORMATS
 DPI = 300
 
 # DejaVu Sans ships with matplotlib, so the glyphs (and the bytes) do not depend on which

@@ -28,8 +28,8 @@ import numpy as np
 from scipy import optimize, special, stats
 
 from ..errors import SpeError, choose
+from ..names import SPENDING
 
-SPENDING = ("obf", "pocock")
 SPENDING_NAMES = {"obf": "Lan-DeMets O'Brien-Fleming type", "pocock": "Lan-DeMets Pocock type"}
 GRID_POINTS = 301  # Simpson nodes per look; 801 nodes move no boundary by more than 1e-7
 # Decision codes of one look, as the verdict words of CONTRACT.md.

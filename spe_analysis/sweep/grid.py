@@ -11,10 +11,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Iterable
 
 from ..errors import SpeError, choose
+from ..names import EXTRA_POOLS, GRID_HELP
 
 MAX_GRID_POINTS = 10_000  # a typo like 0:1:1e-9 should fail fast, not fill memory
-GRID_HELP = "start:stop:step (stop included when on the grid, e.g. 0:1:0.25) or a comma list (0,0.5,1)"
-EXTRA_POOLS = ("max", "min", "learned", "avgmax")
 
 
 def _number(name: str, text: str) -> Decimal:
