@@ -16,6 +16,7 @@ from urllib.parse import quote
 from .errors import SpeError
 from .plots import ALL, KINDS, META_KINDS, Meta, Sweep, draw
 from .atomic import atomic_write_text
+from .outputs import check_replace
 from .stats import meta_tables
 from .stats.tables import to_markdown
 from .stats.verdicts import VERDICTS
@@ -42,11 +43,22 @@ pre {{ background: #f6f8fa; padding: 0.8rem; overflow-x: auto; }}
 """
 
 
+# The titles of a report; an existing file with one is an earlier report, which a new one may replace.
+SWEEP_TITLE, META_TITLE = "Sweep report:", "Report across"
+
+
+def is_report(path: Path) -> bool:
+    """Whether ``path`` is a report spe wrote: Markdown opening with its title, or HTML naming it."""
+    head = path.read_bytes()[:2048].decode("utf-8", "replace")
+    return any(head.startswith(f"# {title} ") or f"<title>{title} " in head
+               for title in (SWEEP_TITLE, META_TITLE))
+
+
 def report_markdown(sweep: Sweep, images: Mapping[str, str], skipped: Mapping[str, str]) -> str:
     """The report as Markdown; ``images`` maps each drawn kind to the URL of its PNG."""
     claim = sweep.stats["claim"]
     counts = ", ".join(f"{claim[v]} {v}" for v in VERDICTS if claim[v])
-    parts = [f"# Sweep report: {sweep.name}",
+    parts = [f"# {SWEEP_TITLE} {sweep.name}",
              f"Does α·max + β·min pooling match or exceed average pooling? "
              f"**The claim {'holds' if claim['holds'] else 'is not supported'}** in this sweep "
              f"(cells: {counts}).",
@@ -76,7 +88,7 @@ def meta_report_markdown(meta: Meta, images: Mapping[str, str],
                          skipped: Mapping[str, str]) -> str:
     """The cross-setting report as Markdown: the claim, the spe meta tables, the figures."""
     claim = meta.result["claim"]
-    parts = [f"# Report across {meta.name}",
+    parts = [f"# {META_TITLE} {meta.name}",
              "Does α·max + β·min pooling match or exceed average pooling across settings? "
              f"**The claim {'holds' if claim['holds'] else 'is not supported'}** when the "
              f"settings are pooled; alone it holds in {claim['settings_holding']} of "
@@ -94,18 +106,21 @@ def _html(markdown: str, title: str) -> str:
     return HTML_PAGE.format(title=html.escape(title), body=body)
 
 
-def write_report(sweep: Sweep | Meta, out: str | Path, as_html: bool = False) -> list[Path]:
+def write_report(sweep: Sweep | Meta, out: str | Path, as_html: bool = False,
+                 force: bool = False) -> list[Path]:
     """Write the report to ``out``; return every file written (the figures come first).
 
     Markdown: the PNG figures go beside ``out`` as ``<stem>-<kind>.png`` and are linked by
     relative paths.  HTML: one self-contained file, the figures inlined as data URIs.
+    Refuses to write over a file that is not an earlier report (or figure), unless ``force``.
     """
     out = Path(out)
     if out.is_dir():
         raise SpeError(f"--out {out} is a folder; give the report's file name, "
                        f"e.g. {out / 'report.md'}")
+    check_replace(out, force, is_report)
     markdown = meta_report_markdown if isinstance(sweep, Meta) else report_markdown
-    title = f"{'Report across' if isinstance(sweep, Meta) else 'Sweep report:'} {sweep.name}"
+    title = f"{META_TITLE if isinstance(sweep, Meta) else SWEEP_TITLE} {sweep.name}"
     if as_html:
         with tempfile.TemporaryDirectory() as tmp:
             drawn = draw(sweep, ALL, tmp, formats=("png",))
@@ -113,7 +128,7 @@ def write_report(sweep: Sweep | Meta, out: str | Path, as_html: bool = False) ->
                       for kind, (png,) in drawn.files.items()}
         atomic_write_text(out, _html(markdown(sweep, images, drawn.skipped), title))
         return [out]
-    drawn = draw(sweep, ALL, out.parent, formats=("png",), prefix=f"{out.stem}-")
+    drawn = draw(sweep, ALL, out.parent, formats=("png",), prefix=f"{out.stem}-", force=force)
     images = {kind: quote(png.name) for kind, (png,) in drawn.files.items()}
     atomic_write_text(out, markdown(sweep, images, drawn.skipped))
     return [*drawn.written, out]

@@ -13,7 +13,7 @@ import pytest
 import typer
 
 from conftest import REPO, run_spe
-from spe_analysis import __version__, names
+from spe_analysis import __version__
 from spe_analysis.cli import app
 
 COMMANDS = sorted(typer.main.get_command(app).commands)
@@ -66,6 +66,8 @@ def test_root_help_shows_alpha_max_plus_beta_min():
 
 
 def test_figure_kinds_agree_between_plot_help_its_error_and_figures_help():
+    from spe_analysis import names
+
     plot_help = _words(run_spe("plot", "--help").stdout)
     figures_help = _words(run_spe("figures", "--help").stdout)
     for kind in names.PLOT_KINDS:
@@ -80,6 +82,8 @@ def test_figure_kinds_agree_between_plot_help_its_error_and_figures_help():
 
 
 def test_choice_lists_in_help_come_from_the_registries():
+    from spe_analysis import names
+
     train = _words(run_spe("train", "--help").stdout)
     for pool in names.POOL_NAMES:
         assert pool in train
@@ -91,7 +95,7 @@ def test_choice_lists_in_help_come_from_the_registries():
 
 
 def test_registries_match_the_names_the_help_lists():
-    from spe_analysis import attention, data, models, plots, pooling
+    from spe_analysis import attention, data, models, names, plots, pooling
     from spe_analysis.stats import corrections, hypothesis
 
     assert tuple(pooling.POOLS) == names.POOL_NAMES
@@ -104,6 +108,8 @@ def test_registries_match_the_names_the_help_lists():
 
 
 def test_a_name_added_to_one_registry_only_fails_at_import():
+    from spe_analysis import names
+
     with pytest.raises(RuntimeError, match="names.py"):
         names.registered("pool", ("avg",), {"avg": 1, "gem": 2})
 

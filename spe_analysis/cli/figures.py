@@ -8,6 +8,7 @@ import typer
 
 from ..names import META_PLOT_KINDS, PLOT_KINDS
 from .app import app
+from .options import Force
 from .plot import report_drawn
 
 
@@ -26,10 +27,11 @@ def figures(
         = Path("figures/data"),
     out: Annotated[Path, typer.Option(
         help="Folder for the figures, named <sweep-name>-<kind>.pdf and .png.")] = Path("figures"),
+    force: Force = False,
 ) -> None:
     from ..plots.environment import write_plotting_env
     from ..plots.paper import draw_paper_figures
 
-    for name, drawn in draw_paper_figures(data, out).items():
+    for name, drawn in draw_paper_figures(data, out, force).items():
         report_drawn(drawn, name)
     typer.echo(str(write_plotting_env(out)))

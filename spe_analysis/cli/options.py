@@ -52,6 +52,10 @@ Deterministic = Annotated[bool, typer.Option(
     help="Use deterministic algorithms only (bit-identical reruns on the same machine).",
     rich_help_panel=EXEC)]
 
+Force = Annotated[bool, typer.Option(
+    "--force", help="Write over existing files at the output paths, even ones spe did not write "
+    "(a sweep's sweep.toml, a run record, any other file); without it they are refused.")]
+
 # The statistics options of `spe stats`, which `spe plot` and `spe report` pass through so that
 # their figures and tables show the same numbers.
 STATS = "Statistics (as in spe stats)"

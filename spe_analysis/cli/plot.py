@@ -14,7 +14,7 @@ import typer
 
 from ..names import ALL_KINDS, FIGURE_FORMATS, META_PLOT_KINDS, PLOT_KINDS, WIDTHS
 from .app import app
-from .options import (Cell, Correction, GroupBy, Margin, MetaCi, MethodRe, Metric, Significance,
+from .options import (Cell, Correction, Force, GroupBy, Margin, MetaCi, MethodRe, Metric, Significance,
                       SweepDirs, Test, cell_pair, keys)
 from .records import warn_unreadable
 
@@ -64,6 +64,7 @@ def plot(
     cell: Cell = None,
     method_re: MethodRe = "pm",
     ci: MetaCi = "hksj",
+    force: Force = False,
 ) -> None:
     from ..plots import draw
     from ..plots.settings import load_figure_data
@@ -73,4 +74,4 @@ def plot(
                              margin=margin, significance=significance)
     warn_unreadable(sweep.unreadable)
     formats = [f.strip() for value in format for f in value.split(",")]
-    report_drawn(draw(sweep, kind, out or sweep.path / "figures", formats, width))
+    report_drawn(draw(sweep, kind, out or sweep.path / "figures", formats, width, force=force))

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from .app import app
-from .options import (Correction, GroupBy, Margin, MetaCi, MethodRe, Metric, Significance,
+from .options import (Correction, Force, GroupBy, Margin, MetaCi, MethodRe, Metric, Significance,
                       SweepDirs, Test, keys)
 from .records import warn_unreadable
 
@@ -32,6 +32,7 @@ def report(
     group_by: GroupBy = None,
     method_re: MethodRe = "pm",
     ci: MetaCi = "hksj",
+    force: Force = False,
 ) -> None:
     """Write a sweep's report: the claim, the spe stats table, the figures, the sweep.toml.
 
@@ -49,5 +50,5 @@ def report(
     warn_unreadable(sweep.unreadable)
     stem = "meta-report" if isinstance(sweep, Meta) else "report"
     out = out or sweep.path / f"{stem}.{'html' if as_html else 'md'}"
-    for path in write_report(sweep, out, as_html=as_html):
+    for path in write_report(sweep, out, as_html=as_html, force=force):
         typer.echo(str(path))

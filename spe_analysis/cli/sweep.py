@@ -2,6 +2,8 @@
 resumable, parallel (local processes or Ray), with a live display."""
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -12,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..config import RunConfig
+from ..errors import SpeError, choose
 from ..names import AUTO_FUSE, DEFAULT_STALE_AFTER, DEVICES, EXECUTORS, EXTRA_POOLS, FUSE_HELP, GRID_HELP
 from . import options as opt
 from .app import app
@@ -164,14 +167,12 @@ def sweep(
     spec = build_spec(options)
     run_options = dict(device=options.get("device", "auto"), data_dir=options.get("data_dir"))
     fuse_runs = fuse_size(options.get("fuse"), run_options["device"])  # refuse a bad --fuse before anything
+    slots, threads_each, where = _execution(options)  # as the real run checks it, before any output
     console = Console(soft_wrap=True)  # log lines stay whole lines, for grep
     if dry_run:
-        # The local layout's parallelism, also as the guess for a Ray cluster not yet reached.
-        from ..sweep import local_layout
-
-        slots, threads_each, _ = local_layout(options.get("workers", "auto"), run_options["device"],
-                                              options.get("threads"))
-        return _dry_run(console, out, spec, slots, retry_failed, force, dict(run_options, threads=threads_each))
+        return _dry_run(console, out, spec, slots, where, retry_failed, force,
+                        dict(run_options, threads=threads_each))
+    _name_unreadable(out, spec)
     engine = make_executor(options.get("executor", "local"), workers=options.get("workers", "auto"),
                            device=run_options["device"], threads=options.get("threads"),
                            ray_address=options.get("ray_address"), num_cpus=options.get("num_cpus", 1),
@@ -194,11 +195,58 @@ def sweep(
     return summary.exit_code
 
 
-def _dry_run(console: Console, out: Path, spec, slots: int, retry_failed: bool, force: bool,
+# Options that only one executor reads (besides every --slurm-* option, which only slurm reads):
+# with another executor they would be ignored, so they are refused instead.
+ONLY_WITH = {"workers": "local", "threads": "local", "ray_address": "ray", "num_cpus": "ray",
+             "num_gpus": "ray"}
+
+
+def _execution(options: dict[str, Any]) -> tuple[int, int, str]:
+    """Check where the runs would go as the real run does, starting nothing: (runs at once,
+    torch threads per run, where, as the dry run says it)."""
+    from ..sweep import local_layout
+    from ..sweep.executors import RAY_INSTALL, SlurmExecutor
+    from ..sweep.executors.slurm import settings as slurm_settings
+    from ..training import pick_device
+
+    executor = choose("executor", options.get("executor", "local"), EXECUTORS)
+    for name in options:
+        owner = "slurm" if name.startswith("slurm_") else ONLY_WITH.get(name)
+        if owner is not None and owner != executor:
+            raise SpeError(f"--{name.replace('_', '-')} applies only with --executor {owner}, "
+                           f"not with {executor}")
+    if executor == "slurm":
+        jobs = SlurmExecutor(**slurm_settings(options))  # checks submitit, sbatch and the values
+        return jobs.slots, jobs.threads, f"as Slurm jobs, up to {jobs.slots} at once"
+    if executor == "ray":
+        if importlib.util.find_spec("ray") is None:
+            raise SpeError(f"--executor ray needs Ray, which is not installed: {RAY_INSTALL}")
+        slots = local_layout("auto", options.get("device", "auto"))[0]  # the cluster is not reached yet
+        return slots, 1, f"as Ray tasks (timed as {slots} at once, as on this machine)"
+    pick_device(options.get("device", "auto"))
+    slots, threads, _ = local_layout(options.get("workers", "auto"), options.get("device", "auto"),
+                                     options.get("threads"))
+    return slots, threads, f"on {slots} worker(s)"
+
+
+def _name_unreadable(out: Path, spec) -> None:
+    """One line on stderr for each record file of the sweep that cannot be read: its run runs again."""
+    from ..records import check_record, record_path
+
+    for config in spec.configs():
+        path = record_path(out, config.run_id)
+        reason = check_record(path)[1] if path.exists() else None
+        if reason:
+            print(f"spe: warning: {path} {reason}; run {config.run_id} ({_cell(config)}) runs again "
+                  "and replaces it", file=sys.stderr)
+
+
+def _dry_run(console: Console, out: Path, spec, slots: int, where: str, retry_failed: bool, force: bool,
              run_options: dict) -> int:
     from ..sweep import check_directory, estimate, plan, sequential
 
     stored = check_directory(out, spec, force)
+    _name_unreadable(out, spec)
     print(f"# {out / 'sweep.toml'}\n{stored.to_toml()}")
     the_plan = plan(spec, out, sequential.worst_case(spec, out) if spec.until_decided else None)
     seeds = f"up to {len(spec.seeds)} seeds (group-sequential)" if spec.until_decided else f"{len(spec.seeds)} seeds"
@@ -213,7 +261,7 @@ def _dry_run(console: Console, out: Path, spec, slots: int, retry_failed: bool, 
     for line in sequential.describe(spec) if spec.until_decided else ():
         console.print(line, highlight=False, markup=False)
     guess = estimate(the_plan, slots, retry_failed, **run_options)
-    console.print(f"{guess.runs_left} of {len(the_plan.configs)} runs to run on {slots} worker(s); "
+    console.print(f"{guess.runs_left} of {len(the_plan.configs)} runs to run {where}; "
                   f"about {_duration(guess.seconds_left)} left "
                   f"({_duration(guess.seconds_per_run)} per run, {guess.source}). Nothing was written.",
                   highlight=False)

@@ -10,7 +10,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import SpeError, choose
+from ..errors import choose, fraction, positive
 from . import corrections, effects, hypothesis, intervals
 from .cells import BASELINE, EXCLUSIONS, Cell, grid_order, load_samples
 from .verdicts import claim, verdict
@@ -25,10 +25,8 @@ def _finite(value) -> float | None:
 def check_options(test: str, correction: str, margin: float, significance: float) -> None:
     choose("test", test, hypothesis.TESTS)
     choose("correction", correction, corrections.CORRECTIONS)
-    if not (math.isfinite(margin) and margin > 0):
-        raise SpeError(f"--margin must be a positive number of accuracy points, got {margin}")
-    if not 0 < significance < 1:
-        raise SpeError(f"--significance must lie strictly between 0 and 1, got {significance}")
+    positive("--margin", margin)
+    fraction("--significance", significance)
 
 
 def _array(samples: Samples, seeds=None) -> np.ndarray:

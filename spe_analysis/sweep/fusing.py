@@ -16,7 +16,7 @@ from collections import defaultdict
 
 from ..config import RunConfig
 from ..errors import SpeError, positive_int
-from ..names import AUTO_FUSE, FUSE_HELP
+from ..names import AUTO_FUSE
 from ..records import read_record, record_path, utc_now, write_record
 from ..training_fused import fusion_key
 from .locks import HOST, try_claim

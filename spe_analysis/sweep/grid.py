@@ -10,6 +10,7 @@ import math
 from decimal import Decimal, InvalidOperation
 from typing import Iterable
 
+from ..config import check_seed
 from ..errors import SpeError, choose
 from ..names import EXTRA_POOLS, GRID_HELP
 
@@ -101,9 +102,7 @@ def parse_seeds(value: str | int | Iterable) -> list[int]:
             raise SpeError(f"seeds must be a count or a list of seeds, got {value!r}") from None
         if not items:
             raise SpeError("seeds is an empty list; give a count (e.g. 5) or seeds (e.g. 0,1,2)")
-    seeds = [_integer(str(s)) for s in items]
-    if any(s < 0 for s in seeds):
-        raise SpeError(f"seeds must be non-negative integers, got {','.join(map(str, seeds))}")
+    seeds = [check_seed(_integer(str(s))) for s in items]
     if len(set(seeds)) != len(seeds):
         raise SpeError(f"seeds list a seed twice: {','.join(map(str, seeds))}")
     return seeds
