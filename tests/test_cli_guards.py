@@ -131,10 +131,10 @@ def test_dry_run_with_slurm_says_jobs_not_workers(tmp_path):
 # --- one validation per concept ---------------------------------------------------------------
 
 def test_a_negative_seed_is_refused_by_train_as_by_sweep(tmp_path):
-    assert_usage_error(run_spe("sweep", *FAST, "--alpha-grid", "1", "--beta-grid", "0", "--seeds", "0,-1",
-                               "--dry-run", "--out", tmp_path / "s"), "seed", "at least 0")
     assert_usage_error(run_spe("train", *FAST, "--seed", "-1", "--out", tmp_path / "t"), "seed", "at least 0")
     assert not (tmp_path / "t").exists()
+    assert_usage_error(run_spe("sweep", *FAST, "--alpha-grid", "1", "--beta-grid", "0", "--seeds", "0,-1",
+                               "--dry-run", "--out", tmp_path / "s"), "seed", "at least 0")
 
 
 def test_train_treats_alpha_beta_zero_as_the_sweep_does(tmp_path):
