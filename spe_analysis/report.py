@@ -13,26 +13,32 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import quote
 
+from PIL import Image
+
 from .errors import SpeError
 from .plots import ALL, KINDS, META_KINDS, Meta, Sweep, draw
+from .plots.style import DPI
 from .atomic import atomic_write_text
 from .outputs import check_replace
 from .stats import meta_tables
 from .stats.tables import to_markdown
 from .stats.verdicts import VERDICTS
 
+# Screen pixels per inch of figure in the HTML report: 6 pt text shows at 12.5 px, and a
+# double-column figure (6.9 in, 1035 px) fits the page (66rem) without being scaled down.
+SCREEN_PPI = 150
 HTML_PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <title>{title}</title>
 <style>
-body {{ font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 60rem;
+body {{ font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 66rem;
        margin: 2rem auto; padding: 0 1rem; line-height: 1.5; color: #1f2328; }}
 table {{ border-collapse: collapse; font-size: 0.85rem; }}
 th, td {{ border: 1px solid #d0d7de; padding: 0.2rem 0.5rem; text-align: right; }}
 th:first-child, td:first-child, td:last-child {{ text-align: left; }}
-img {{ max-width: 100%; }}
+img {{ max-width: 100%; height: auto; }}
 pre {{ background: #f6f8fa; padding: 0.8rem; overflow-x: auto; }}
 </style>
 </head>
@@ -99,11 +105,21 @@ def meta_report_markdown(meta: Meta, images: Mapping[str, str],
     return "\n\n".join(parts) + "\n"
 
 
-def _html(markdown: str, title: str) -> str:
+def _html(markdown: str, title: str, widths: Mapping[str, int]) -> str:
+    """The page; ``widths`` maps each image URL to its width on screen in CSS pixels."""
     from markdown_it import MarkdownIt  # comes with rich; only the HTML report needs it
 
     body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
+    for url, width in widths.items():
+        body = body.replace(f'<img src="{url}"', f'<img width="{width}" src="{url}"')
     return HTML_PAGE.format(title=html.escape(title), body=body)
+
+
+def screen_width(png: Path) -> int:
+    """CSS pixels to show a figure PNG at SCREEN_PPI: every figure at one scale, whatever its
+    column width, so its 6-7 pt text reads at the size of the page's tables."""
+    with Image.open(png) as image:
+        return round(image.width / DPI * SCREEN_PPI)
 
 
 def write_report(sweep: Sweep | Meta, out: str | Path, as_html: bool = False,
@@ -126,7 +142,8 @@ def write_report(sweep: Sweep | Meta, out: str | Path, as_html: bool = False,
             drawn = draw(sweep, ALL, tmp, formats=("png",))
             images = {kind: "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode()
                       for kind, (png,) in drawn.files.items()}
-        atomic_write_text(out, _html(markdown(sweep, images, drawn.skipped), title))
+            widths = {images[kind]: screen_width(png) for kind, (png,) in drawn.files.items()}
+        atomic_write_text(out, _html(markdown(sweep, images, drawn.skipped), title, widths))
         return [out]
     drawn = draw(sweep, ALL, out.parent, formats=("png",), prefix=f"{out.stem}-", force=force)
     images = {kind: quote(png.name) for kind, (png,) in drawn.files.items()}
