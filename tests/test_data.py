@@ -506,4 +506,4 @@ def test_spe_train_learns_on_a_slice_of_the_debian_fashion_mnist(tmp_path):
     assert result.code == 0, result.stderr
     (record,) = load_records(tmp_path)
     assert record["status"] == "ok" and record["config"]["dataset"] == "fashion-mnist"
-    assert record["metrics"]["final_test_acc"] > 40.0  # chance is 10%, on all 10,000 test images
+    assert record["metrics"]["final_test_acc"] > 20.0  # twice chance, on all 10,000 test images
