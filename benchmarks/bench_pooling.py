@@ -1,8 +1,9 @@
-"""Cost of mix pooling (alpha * max + beta * min) relative to average pooling.
+"""Cost of each pool relative to average pooling: mix (alpha * max + beta * min) and the squeeze
+statistics lse, gem, meanstd, dct and avgmax.
 
-Forward plus backward of one (256, 16, 32, 32) tensor, the two pools interleaved in one
-process and the median taken, so machine load affects both alike.  Goal: ratio <= 2.
-Also prints the naive ``alpha * amax + beta * amin`` for scale.
+Forward plus backward of one (256, 16, 32, 32) tensor, every pool interleaved in one process
+and the median taken, so machine load affects all alike.  Goal for mix: ratio <= 2.  Also
+prints the naive ``alpha * amax + beta * amin`` for scale.
 
     python3 benchmarks/bench_pooling.py [--reps 30] [--device cpu|cuda] [--threads 1]
 """
@@ -32,7 +33,8 @@ def main():
     device = setup_device(args)
     torch.manual_seed(0)
     pools = {"avg": make_pool("avg"), "mix": make_pool("mix", alpha=0.5, beta=0.5),
-             "naive amax+amin": naive_mix}
+             "naive amax+amin": naive_mix,
+             **{label: make_pool(label) for label in ("avgmax", "lse:4", "gem:3", "meanstd:1", "dct")}}
     grad_out = torch.randn(256, 16, 1, 1, device=device)
     print(f"x (256, 16, 32, 32) float32, {describe(device)}, median of {args.reps} interleaved forward+backward")
     # channels_last is the layout spe train's models run in.

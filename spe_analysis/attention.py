@@ -115,7 +115,7 @@ def make_attention(name: str, channels: int, pool="avg", alpha=None, beta=None) 
     choose("attention", name, ATTENTION_NAMES)
     positive_int("attention channels", channels)
     if not isinstance(pool, GlobalPool):
-        pool = make_pool(pool, alpha=alpha, beta=beta)
+        pool = make_pool(pool, alpha=alpha, beta=beta, channels=channels)
     elif alpha is not None or beta is not None:
         raise SpeError("alpha/beta go with a pool name; this pool module already has its own")
     return HOSTS[name](channels, pool)

@@ -24,16 +24,29 @@ PRESETS: dict[str, dict[str, Any]] = {
     "short": dict(epochs=10, batch_size=128, test_batch_size=1000, lr=0.2, momentum=0.9,
                   nesterov=True, weight_decay=5e-4, label_smoothing=0.1,
                   schedule="onecycle", milestones=[], lr_gamma=0.1, warmup_epochs=1.0),
+    # airbench94 (Keller Jordan, 2024) for ``--model airbench``.  Its lr 11.5 and weight decay
+    # 0.0153 per 1024 summed examples are lr 1.5 and decay 0.0153 / 11.5 on the mean loss.
+    "airbench": dict(epochs=10, batch_size=1024, test_batch_size=2000, lr=1.5, momentum=0.85,
+                     nesterov=True, weight_decay=0.0153 / 11.5, label_smoothing=0.2,
+                     schedule="triangle", milestones=[], lr_gamma=0.1, warmup_epochs=0.0,
+                     lr_start=0.2, lr_peak=0.23, lr_end=0.07, bias_lr_scale=64.0,
+                     lookahead=True, whiten_bias_epochs=3, crop_padding=2, pad_mode="reflect",
+                     flip_mode="alternate", tta=2),
 }
 # Per-dataset defaults applied on top of the default preset: (preset, epochs).
 DATASET_DEFAULTS: dict[str, tuple[str, int]] = {"digits": ("short", 10)}
+# Models that come with their own recipe train by it unless --preset says otherwise.
+MODEL_PRESETS: dict[str, str] = {"airbench": "airbench"}
 # Augmentation by dataset family: (crop padding in pixels, horizontal flip).
 AUGMENT: dict[str, tuple[int, bool]] = {
     "digits": (1, False), "mnist": (2, False), "fashion-mnist": (2, True),
     "svhn": (4, False),
 }
 DEFAULT_AUGMENT = (4, True)  # CIFAR-style natural images, imagefolder included
-SCHEDULES = ("multistep", "onecycle")
+SCHEDULES = ("multistep", "onecycle", "triangle")
+PAD_MODES = ("zeros", "reflect")  # what a random crop's padding shows
+FLIP_MODES = ("random", "alternate")  # alternate: each image flipped in every other epoch
+TTA_LEVELS = (0, 1, 2)  # 1: average with the mirror image; 2: and with 1-pixel shifts of both
 # Arithmetic of the forward and backward passes. auto: bf16 autocast on CUDA and on CPUs with
 # native bf16 dot products (AVX512_BF16 or AMX: 1.44x the fp32 step there, REFERENCE.md), fp32
 # elsewhere (training.uses_bf16).
@@ -41,7 +54,11 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 # Fields added to RunConfig after runs had been recorded.  Each defaults to None, meaning
 # "as before this field existed", and is left out of the identity while None.
-LATER_FIELDS: frozenset[str] = frozenset()
+LATER_FIELDS: frozenset[str] = frozenset({
+    "lr_start", "lr_peak", "lr_end", "bias_lr_scale", "lookahead", "whiten_bias_epochs",  # airbench
+    "pad_mode", "flip_mode", "tta",
+    "pool_param", "pool_import", "pool_version",  # the squeeze statistics and users' pools
+})
 
 
 @dataclass(frozen=True)
@@ -72,6 +89,22 @@ class RunConfig:
     crop_padding: int = 4
     flip: bool = True
     precision: str = "auto"
+    # triangle schedule: the lr factor rises linearly from lr_start to 1 at fraction lr_peak
+    # of training, then falls linearly to lr_end
+    lr_start: float | None = None
+    lr_peak: float | None = None
+    lr_end: float | None = None
+    bias_lr_scale: float | None = None  # BatchNorm shifts: lr times this, weight decay over it
+    lookahead: bool | None = None  # every 5 steps pull the weights to their EMA (airbench's)
+    whiten_bias_epochs: int | None = None  # epochs the whitening layer's bias trains
+    pad_mode: str | None = None  # None: zeros
+    flip_mode: str | None = None  # None: random
+    tta: int | None = None  # test-time augmentation of the final evaluation; None: 0
+    # The pool's parameter (lse's r, gem's p, meanstd's lambda); a user's pool's factory
+    # (MODULE:FACTORY) and the version of its code (spe_analysis.pool_plugins).
+    pool_param: float | None = None
+    pool_import: str | None = None
+    pool_version: str | None = None
 
     @property
     def run_id(self) -> str:
@@ -126,26 +159,34 @@ def resolve_config(dataset: str = "digits", preset: str | None = None, **options
     from .attention import ATTENTION_NAMES
     from .data import check_dataset_name
     from .models import check_model_name
-    from .pooling import POOL_NAMES
+    from .pooling import resolve_pool
 
     check_dataset_name(dataset)
     family = dataset_family(dataset)
     default_preset, default_epochs = DATASET_DEFAULTS.get(family, ("short", None))
+    if options.get("model") in MODEL_PRESETS:
+        default_preset, default_epochs = MODEL_PRESETS[options["model"]], None
     preset = choose("preset", preset or default_preset, PRESETS)
     values: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(RunConfig)
                               if f.default is not dataclasses.MISSING}
+    values["crop_padding"], values["flip"] = AUGMENT.get(family, DEFAULT_AUGMENT)
     values.update(PRESETS[preset])
     if preset == default_preset and default_epochs is not None:
         values["epochs"] = default_epochs
-    values["crop_padding"], values["flip"] = AUGMENT.get(family, DEFAULT_AUGMENT)
     values.update({k: v for k, v in options.items() if v is not None})
     values.update(dataset=dataset, preset=preset)
 
     check_model_name(values.get("model", "resnet20"))
     choose("attention", values.get("attention", "se"), ATTENTION_NAMES)
-    pool = choose("pool", values.get("pool", "avg"), POOL_NAMES)
+    values.update(resolve_pool(values.get("pool", "avg"), values.get("pool_param")))
+    pool = values["pool"]
     choose("schedule", values["schedule"], SCHEDULES)
     choose("precision", values["precision"], PRECISIONS)
+    if values["schedule"] == "triangle" and None in (values.get("lr_start"), values.get("lr_peak"), values.get("lr_end")):
+        raise SpeError("schedule 'triangle' needs lr_start, lr_peak and lr_end (use --preset airbench)")
+    for name, accepted in (("pad_mode", PAD_MODES), ("flip_mode", FLIP_MODES), ("tta", TTA_LEVELS)):
+        if values.get(name) is not None:
+            choose(name.replace("_", "-"), values[name], accepted)
     if pool == "mix":
         if values.get("alpha") is None or values.get("beta") is None:
             raise SpeError("--pool mix needs both --alpha and --beta (finite numbers, e.g. 0.5)")
@@ -158,6 +199,9 @@ def resolve_config(dataset: str = "digits", preset: str | None = None, **options
     for name in ("lr", "momentum", "weight_decay", "label_smoothing", "lr_gamma",
                  "warmup_epochs", "pool_reg"):
         values[name] = finite(name, values[name])
+    for name in ("lr_start", "lr_peak", "lr_end", "bias_lr_scale"):
+        if values.get(name) is not None:
+            values[name] = finite(name, values[name])
     if values.get("train_subset") is not None:
         values["train_subset"] = positive_int("train-subset", _integer("train-subset", values["train_subset"]))
     val = values.get("val_split")

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from . import names
+from .airbench import AirbenchNet
 from .attention import make_attention
 from .errors import positive_int
 from .errors import choose
@@ -105,7 +106,7 @@ class CifarResNet(nn.Module):
 # name -> (block, blocks per stage): depth 6n + 2 for basic blocks, 9n + 2 for bottlenecks.
 ARCHITECTURES = {"resnet20": (BasicBlock, 3), "resnet56": (BasicBlock, 9),
                  "resnet110": (BasicBlock, 18), "resnet164": (Bottleneck, 18)}
-MODEL_NAMES = names.registered("model", names.MODEL_NAMES, ARCHITECTURES)
+MODEL_NAMES = names.registered("model", names.MODEL_NAMES, (*ARCHITECTURES, "airbench"))
 
 
 def check_model_name(name: str) -> str:
@@ -115,8 +116,8 @@ def check_model_name(name: str) -> str:
 
 def make_model(name: str, num_classes: int = 10, in_channels: int = 3, attention: str = "none",
                pool: str = "avg", alpha=None, beta=None) -> nn.Module:
-    """Build CIFAR ResNet ``name``, or timm model ``timm:NAME``, with host ``attention``
-    around pool ``pool`` in every block."""
+    """Build CIFAR ResNet ``name``, the airbench network, or timm model ``timm:NAME``, with
+    host ``attention`` around pool ``pool`` in every block (after every conv group of airbench)."""
     check_model_name(name)
     num_classes = positive_int("num_classes", num_classes)
     in_channels = positive_int("in_channels", in_channels)
@@ -124,6 +125,8 @@ def make_model(name: str, num_classes: int = 10, in_channels: int = 3, attention
     host(16)  # check attention, pool, alpha and beta before building anything
     if is_timm(name):
         return make_timm_model(name, num_classes, in_channels, host)
+    if name == "airbench":
+        return AirbenchNet(num_classes, in_channels, host)
     block, blocks_per_stage = ARCHITECTURES[name]
     return CifarResNet(block, blocks_per_stage, num_classes, in_channels, host)
 

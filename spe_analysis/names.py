@@ -11,13 +11,22 @@ from __future__ import annotations
 
 from typing import Iterable
 
-POOL_NAMES = ("avg", "max", "min", "mix", "learned", "avgmax")
-# What each pool computes, for the help of --pool; names without a note are shown bare.
-POOL_NOTES = {"avg": "global average, the baseline", "mix": "alpha*max + beta*min",
-              "learned": "SPEM's self-adaptive weight", "avgmax": "0.5*avg + 0.5*max"}
-EXTRA_POOLS = ("max", "min", "learned", "avgmax")  # --also: pools a sweep adds beside the grid
+POOL_NAMES = ("avg", "max", "min", "mix", "learned", "avgmax", "lse", "gem", "meanstd", "dct")
+# The pools with one parameter, written NAME:VALUE, and the letter the help shows for it
+# (pool_labels.PARAMETERS says what each parameter is).
+POOL_PARAMETERS = {"lse": "R", "gem": "P", "meanstd": "L"}
+PLUGIN_POOL = "MODULE:FACTORY"  # a user's pool: FACTORY(channels) in an importable MODULE
+
+
+def pool_form(name: str) -> str:
+    """How the help writes a pool: 'lse:R' for one with a parameter, else the name."""
+    return f"{name}:{POOL_PARAMETERS[name]}" if name in POOL_PARAMETERS else name
+
+
+# --also: pools a sweep adds beside the grid (all but the baseline and the grid's mix).
+EXTRA_POOLS = (*(pool_form(p) for p in POOL_NAMES if p not in ("avg", "mix")), PLUGIN_POOL)
 ATTENTION_NAMES = ("none", "se", "spem", "eca", "cbam")
-MODEL_NAMES = ("resnet20", "resnet56", "resnet110", "resnet164")
+MODEL_NAMES = ("resnet20", "resnet56", "resnet110", "resnet164", "airbench")
 DATASET_NAMES = ("digits", "cifar10", "cifar100", "mnist", "fashion-mnist", "svhn")
 IMAGEFOLDER = "imagefolder:"
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -25,6 +34,9 @@ EXECUTORS = {"local": "processes on this machine", "ray": "Ray tasks",
              "slurm": "one Slurm job per run, through submitit"}
 
 TESTS = ("welch", "paired", "mannwhitney", "permutation")
+CI_METHODS = ("hksj-floor", "hksj", "normal")  # --ci of the pooled (meta-analytic) estimate
+DEFAULT_CI = "hksj-floor"
+DIVERGED = ("count", "exclude")  # --diverged: count them against the cell, or leave them out
 CORRECTIONS = ("holm", "bh", "by", "dunnett", "none")
 SPENDING = ("obf", "pocock")
 
@@ -35,10 +47,13 @@ PLOT_KINDS = {  # one sweep
     "curves": "test accuracy and train loss per epoch, mean and 95% band",
     "lambda": "the learned pool's per-block mixing weight over epochs",
     "dynamics": "the learned pool's |p| and per-step turn of p over epochs",
+    "continuum": "delta vs avg along the lse temperature, avg to max, other statistics beside",
 }
 META_PLOT_KINDS = {  # several settings
     "forest": "per mix cell, each setting's delta and 95% CI, the pooled diamond",
     "verdicts": "settings x cells coloured by delta, a mark per verdict, pooled row last",
+    "moderator": "per mix cell, each setting's delta against a numeric moderator and the "
+                 "meta-regression line (spe meta --moderator) with its 95% band",
 }
 ALL_KINDS = "all"
 FIGURE_FORMATS = ("pdf", "png", "svg")
@@ -46,6 +61,7 @@ WIDTHS = {"single": 3.3, "double": 6.9}  # inches, two-column paper layout
 EXPORT_FORMATS = ("csv", "jsonl", "parquet")
 
 GRID_HELP = "start:stop:step (stop included when on the grid, e.g. 0:1:0.25) or a comma list (0,0.5,1)"
+MIXES_HELP = "alpha:beta pairs, a comma list (e.g. 0:0.5,1:1)"
 FUSE_HELP = "K (runs per fused model), auto or off"
 
 # Defaults the help states.

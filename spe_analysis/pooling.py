@@ -11,6 +11,15 @@ on tie-free input the two agree.  ``mix`` and ``learned`` find max and min with 
 indices in one autograd node that writes one gradient tensor, which keeps
 ``alpha * max + beta * min`` within about 2x the cost of a plain mean, forward plus
 backward (``benchmarks/bench_pooling.py``); ``amax + amin`` through autograd costs 8-15x.
+
+The other squeeze statistics of the literature are single statistics: ``lse`` (temperature
+r, from avg at r -> 0 to max at r -> infinity), ``gem`` (exponent p), ``meanstd`` (mean +
+lambda * std, SRM's style pooling with a fixed weight) and ``dct`` (FcaNet's multi-spectral
+pooling).  A parametric pool is named with its parameter, ``lse:4``, everywhere: on the
+command line, in ``--also``, in ``make_pool`` and as the cell of a sweep; the run's config
+holds the name and the parameter apart (``pool``, ``pool_param``).  Any other
+``MODULE:FACTORY`` or a name under the ``spe.pools`` entry-point group is a user's own pool
+(:mod:`spe_analysis.pool_plugins`).
 """
 from __future__ import annotations
 
@@ -20,9 +29,9 @@ import math
 import torch
 from torch import nn
 
-from . import names
-from .errors import finite
-from .errors import SpeError, choose
+from . import names, pool_plugins
+from .errors import SpeError, finite
+from .pool_labels import PARAMETERS, POOL_ACCEPTED, parameter_text, pool_label
 
 
 FOLD = 8  # see _extreme
@@ -208,18 +217,212 @@ class LearnedPool(GlobalPool):
         return high, low, lam, 1 - lam
 
 
+class _FloatStatistic(_SingleStatistic):
+    """A statistic that exponentiates or squares its input: computed in float32 or wider (bf16
+    autocast would lose most of its digits in the exponentials and powers), returned in the
+    input's dtype."""
+
+    def forward(self, x):
+        return self.statistic(x.to(torch.promote_types(x.dtype, torch.float32))).to(x.dtype)
+
+    def terms(self, x):
+        s = self(x)
+        return s, s, 0.5, 0.5
+
+
+class _LogMeanExp(torch.autograd.Function):
+    """``(1/r) log mean exp(r x)`` over the last axis of (B, C, L), with its gradient
+    ``softmax(r x) = exp(r (x - value)) / L`` written out: one exp instead of the backward of
+    every step of the forward (lse 12x avg through autograd, bench_pooling)."""
+
+    @staticmethod
+    def forward(ctx, flat, r):
+        # Around the channel mean c and the largest s = r (x - c): nothing overflows at large
+        # r, and at small r, where logsumexp(r x) - log(L) would cancel to float32 noise divided
+        # by r, expm1 and log1p keep their digits.
+        centre = flat.mean(2, keepdim=True)
+        scaled = r * (flat - centre)
+        top = scaled.amax(2, keepdim=True)
+        value = centre + (top + torch.log1p(torch.expm1(scaled - top).mean(2, keepdim=True))) / r
+        ctx.save_for_backward(flat, value)
+        ctx.r = r
+        return value
+
+    @staticmethod
+    def backward(ctx, grad):
+        flat, value = ctx.saved_tensors
+        # r (x - value) <= log(L): the exponential cannot overflow.
+        return grad * torch.exp(ctx.r * (flat - value)) / flat.shape[2], None
+
+
+class LSEPool(_FloatStatistic):
+    """Log-sum-exp pooling ``(1/r) log mean exp(r x)``: avg as r -> 0, max as r -> infinity,
+    computed stably (:class:`_LogMeanExp`)."""
+
+    def __init__(self, r: float):
+        super().__init__()
+        self.r = r
+
+    def statistic(self, x):
+        return _LogMeanExp.apply(x.flatten(2), self.r)[..., None]
+
+    def extra_repr(self) -> str:
+        return f"r={self.r:g}"
+
+
+GEM_EPS = 1e-6  # GeM's clamp (Radenovic et al.)
+
+
+class GeMPool(_FloatStatistic):
+    """Generalised mean ``(mean clamp(x, eps)^p)^(1/p)``, as published: values below eps
+    count as eps.  On an SE input (a BatchNorm output, about half of it negative) gem is
+    therefore a power mean of the positive part; the negative values carry no gradient."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def statistic(self, x):
+        return x.clamp(min=GEM_EPS).pow(self.p).mean((2, 3), keepdim=True).pow(1.0 / self.p)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p:g}"
+
+
+STD_EPS = 1e-5  # inside the square root, as SRM: a constant channel keeps a finite gradient
+
+
+class MeanStdPool(_FloatStatistic):
+    """``mean + lambda * std`` over (H, W), std the population one, ``sqrt(var + 1e-5)``."""
+
+    def __init__(self, lam: float):
+        super().__init__()
+        self.lam = lam
+
+    def statistic(self, x):
+        var, mean = torch.var_mean(x, (2, 3), correction=0, keepdim=True)
+        return mean + self.lam * (var + STD_EPS).sqrt()
+
+    def extra_repr(self) -> str:
+        return f"lambda={self.lam:g}"
+
+
+# FcaNet's 'top16' selection (Qin et al. 2021): 16 frequencies (u, v) of a 7x7 DCT grid.
+DCT_TOP16_U = (0, 0, 6, 0, 0, 1, 1, 4, 5, 1, 3, 0, 0, 0, 3, 2)
+DCT_TOP16_V = (0, 1, 0, 5, 2, 0, 2, 0, 0, 6, 0, 4, 6, 3, 5, 2)
+DCT_GRID = 7
+
+
+def dct_frequency(u: int, size: int) -> int:
+    """Frequency ``u`` of the 7-point grid on a ``size``-point map.  FcaNet scales by
+    ``size // 7`` (its maps are 7, 14, 28, 56); below 7 that would put every frequency at 0,
+    so smaller maps scale in proportion, ``u * size // 7``, which stays below ``size``."""
+    return u * (size // DCT_GRID) if size >= DCT_GRID else u * size // DCT_GRID
+
+
+def dct_basis(u: int, size: int) -> torch.Tensor:
+    """Orthonormal DCT-II basis vector ``u`` of length ``size`` (float64)."""
+    t = torch.arange(size, dtype=torch.float64)
+    scale = math.sqrt((1.0 if u == 0 else 2.0) / size)
+    return scale * torch.cos(math.pi * u * (t + 0.5) / size)
+
+
+@functools.lru_cache(maxsize=64)
+def dct_filters(channels: int, height: int, width: int, device: torch.device,
+                dtype: torch.dtype) -> torch.Tensor:
+    """(C, H, W) filters: channel c gets frequency ``c * 16 // C`` of the top-16 list, i.e.
+    16 equal groups of channels when C is a multiple of 16, each group its own 2-D basis."""
+    groups = len(DCT_TOP16_U)
+    bases = torch.stack([torch.outer(dct_basis(dct_frequency(u, height), height),
+                                     dct_basis(dct_frequency(v, width), width))
+                         for u, v in zip(DCT_TOP16_U, DCT_TOP16_V)])
+    return bases[torch.arange(channels) * groups // channels].to(device, dtype)
+
+
+class DCTPool(_FloatStatistic):
+    """FcaNet's multi-spectral pooling: each channel's 2-D DCT component at its group's
+    frequency.  The (0, 0) component is ``sqrt(H W) * avg``."""
+
+    def statistic(self, x):
+        weight = dct_filters(*x.shape[1:], x.device, x.dtype)
+        # A product and a sum, not einsum: autocast would run einsum in bf16.
+        return (x * weight).sum((2, 3), keepdim=True)
+
+
+class PluginPool(_SingleStatistic):
+    """A user's pool module (``--pool MODULE:FACTORY``) as a single statistic."""
+
+    def __init__(self, module: nn.Module, source: str):
+        super().__init__()
+        self.module, self.source = module, source
+
+    def statistic(self, x):
+        out = self.module(x)
+        if not isinstance(out, torch.Tensor) or out.shape != (*x.shape[:2], 1, 1):
+            raise SpeError(f"pool {self.source} must map (B, C, H, W) to (B, C, 1, 1); for "
+                           f"{tuple(x.shape)} it gave {getattr(out, 'shape', type(out).__name__)}")
+        return out
+
+
 POOLS = {"avg": AvgPool, "max": MaxPool, "min": MinPool, "mix": MixPool,
-         "learned": LearnedPool, "avgmax": AvgMaxPool}
+         "learned": LearnedPool, "avgmax": AvgMaxPool, "lse": LSEPool, "gem": GeMPool,
+         "meanstd": MeanStdPool, "dct": DCTPool}
 POOL_NAMES = names.registered("pool", names.POOL_NAMES, POOLS)
 
 
-def make_pool(name: str, alpha=None, beta=None) -> GlobalPool:
-    """Build the pool called ``name``; ``mix`` needs finite ``alpha`` and ``beta``."""
-    choose("pool", name, POOL_NAMES)
-    if name == "mix":
+def config_pool(config) -> str:
+    """The pool a run config builds, as make_pool takes it: the label, or the recorded
+    factory of a user's pool (what a registered name stood for when the run was configured)."""
+    return config.pool_import or pool_label(config.pool, config.pool_param)
+
+
+def resolve_pool(name: str, param=None) -> dict:
+    """The config fields of a pool given as a label ('lse:4', 'dct', 'pkg.mod:make', an entry
+    point name) or as a name and its parameter: ``pool``, ``pool_param`` (None when it has
+    none), ``pool_import`` and ``pool_version`` (a user's pool: its factory and version)."""
+    if not isinstance(name, str):
+        raise SpeError(f"pool must be a name, got {name!r}; accepted: {POOL_ACCEPTED}")
+    head, colon, value = name.partition(":")
+    if head in POOLS and head not in PARAMETERS and colon:
+        raise SpeError(f"pool {head!r} takes no parameter, got {name!r}; parameters go with "
+                       f"{', '.join(f'{p}:VALUE' for p in PARAMETERS)}")
+    if head in PARAMETERS and colon:
+        if param is not None:
+            raise SpeError(f"pool {name!r} already names its parameter; drop the extra {param!r}")
+        name, param = head, value
+    if name in PARAMETERS:
+        what, positive = PARAMETERS[name]
+        if param is None or param == "":
+            raise SpeError(f"pool {name!r} needs its {what}: write {name}:VALUE, e.g. {name}:{2 if positive else 1}")
+        param = finite(f"{what} of pool {name!r}", param)
+        if positive and param <= 0:
+            raise SpeError(f"{what} of pool {name!r} must be positive, got {parameter_text(param)}")
+        return {"pool": name, "pool_param": param + 0.0, "pool_import": None, "pool_version": None}
+    if param is not None:
+        raise SpeError(f"pool {name!r} takes no parameter; parameters go with {', '.join(PARAMETERS)}")
+    if name in POOLS:
+        return {"pool": name, "pool_param": None, "pool_import": None, "pool_version": None}
+    path = pool_plugins.path_of(name, POOL_ACCEPTED)
+    pool_plugins.check(path)
+    return {"pool": name, "pool_param": None, "pool_import": path,
+            "pool_version": pool_plugins.version(path)}
+
+
+def make_pool(name: str, alpha=None, beta=None, channels: int | None = None) -> GlobalPool:
+    """Build the pool called ``name`` (a label: 'avg', 'lse:4', 'pkg.mod:make'); ``mix``
+    needs finite ``alpha`` and ``beta``; a user's pool needs the ``channels`` of its host."""
+    user = isinstance(name, str) and name.partition(":")[0] not in POOLS
+    if (alpha is not None or beta is not None) and (user or name != "mix"):
+        raise SpeError(f"alpha/beta apply only to pool 'mix', not to pool {name!r}")
+    if user:  # checked and versioned by resolve_pool when the run was configured
+        path = pool_plugins.path_of(name, POOL_ACCEPTED)
+        if channels is None:
+            raise SpeError(f"pool {name!r} is built per host: give its number of channels")
+        return PluginPool(pool_plugins.build(path, channels), name)
+    fields = resolve_pool(name)
+    if fields["pool"] == "mix":
         if alpha is None or beta is None:
             raise SpeError("pool 'mix' needs both alpha and beta (finite numbers, e.g. 0.5)")
         return MixPool(finite("alpha", alpha), finite("beta", beta))
-    if alpha is not None or beta is not None:
-        raise SpeError(f"alpha/beta apply only to pool 'mix', not to pool {name!r}")
-    return POOLS[name]()
+    param = fields["pool_param"]
+    return POOLS[fields["pool"]]() if param is None else POOLS[fields["pool"]](param)

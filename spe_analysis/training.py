@@ -17,13 +17,15 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from .augment import augment_batch
+from .augment import alternate_flips, augment_batch, tta_logits
 from .config import RunConfig
 from .data import load_dataset, select_splits
 from .errors import SpeError, choose
 from .names import DEVICES
+from .lookahead import Lookahead
 from .models import learned_lams, make_model, pool_regularizer
 from .pool_dynamics import PoolDynamics
+from .pooling import config_pool
 from .records import SCHEMA, environment, utc_now, write_record
 
 Progress = Callable[[dict[str, Any]], None]
@@ -46,8 +48,13 @@ def lr_factor(config: RunConfig, step: int, steps_per_epoch: int) -> float:
     epoch = step / steps_per_epoch
     if config.schedule == "multistep":
         return config.lr_gamma ** sum(epoch >= m for m in config.milestones)
-    # "onecycle": linear warm-up, then linear decay to zero at the end of training.
     total = config.epochs * steps_per_epoch
+    if config.schedule == "triangle":
+        peak = config.lr_peak * total
+        if step < peak:
+            return config.lr_start + (1 - config.lr_start) * step / peak
+        return 1 + (config.lr_end - 1) * (step - peak) / max(total - peak, 1)
+    # "onecycle": linear warm-up, then linear decay to zero at the end of training.
     warm = config.warmup_epochs * steps_per_epoch
     if step < warm:
         return (step + 1) / warm
@@ -103,9 +110,10 @@ def _autocast(device: torch.device, precision: str):
 
 @torch.inference_mode()
 def evaluate(model: torch.nn.Module, split: Split, batch_size: int, device: torch.device,
-             precision: str = "auto", runs: int | None = None):
+             precision: str = "auto", runs: int | None = None, tta: int = 0):
     """(mean cross-entropy, accuracy in percent) on a split; for a fused model of ``runs``
-    runs (:mod:`spe_analysis.fused`), a list of one such pair per run."""
+    runs (:mod:`spe_analysis.fused`), a list of one such pair per run.  ``tta``: the level of
+    test-time augmentation (:func:`~spe_analysis.augment.tta_logits`), unfused only."""
     model.eval()
     shape = () if runs is None else (runs,)
     loss = torch.zeros(shape, device=device)
@@ -113,7 +121,7 @@ def evaluate(model: torch.nn.Module, split: Split, batch_size: int, device: torc
     for start in range(0, len(split.y), batch_size):
         xb, yb = split.x[start:start + batch_size], split.y[start:start + batch_size]
         with _autocast(device, precision):
-            logits = model(xb if runs is None else xb.expand(runs, *xb.shape))
+            logits = tta_logits(model, xb, tta) if runs is None else model(xb.expand(runs, *xb.shape))
         if runs is None:
             loss += F.cross_entropy(logits.float(), yb, reduction="sum")
         else:
@@ -132,26 +140,33 @@ def fit(config: RunConfig, train: Split, test: Split, val: Split | None, num_cla
     torch.manual_seed(config.seed)  # model initialisation
     generator = torch.Generator().manual_seed(config.seed)  # data order and augmentation
     model = make_model(config.model, num_classes=num_classes, in_channels=train.x.shape[1],
-                       attention=config.attention, pool=config.pool, alpha=config.alpha,
+                       attention=config.attention, pool=config_pool(config), alpha=config.alpha,
                        beta=config.beta).to(device, memory_format=torch.channels_last)
+    if hasattr(model, "prepare"):  # data-dependent initialisation (airbench's whitening)
+        model.prepare(train.x)
     outcome = Outcome(parameters=sum(p.numel() for p in model.parameters()))
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                                nesterov=config.nesterov, weight_decay=config.weight_decay)
+    optimizer = make_optimizer(model, config)
     n = len(train.y)
     batch = min(config.batch_size, n)
     steps = n // batch  # drop the last partial batch: a batch of one breaks BatchNorm
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(config, s, steps))
     dynamics = PoolDynamics(model)
+    lookahead = Lookahead(model, config.epochs * steps) if config.lookahead else None
+    first_flips = (torch.rand(n, generator=generator) < 0.5) if config.flip_mode == "alternate" else None
     for epoch in range(1, config.epochs + 1):
         model.train()
+        if config.whiten_bias_epochs is not None and hasattr(model, "set_epoch"):
+            model.set_epoch(epoch, config.whiten_bias_epochs)
         started = time.perf_counter()
         order = torch.randperm(n, generator=generator).to(device)
+        flips = None if first_flips is None else alternate_flips(first_flips, epoch)
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         lr = optimizer.param_groups[0]["lr"]
         for step in range(steps):
             idx = order[step * batch:(step + 1) * batch]
-            xb = augment_batch(train.x[idx], config.crop_padding, config.flip, generator)
+            xb = augment_batch(train.x[idx], config.crop_padding, config.flip, generator,
+                               config.pad_mode or "zeros", None if flips is None else flips[idx.cpu()])
             yb = train.y[idx]
             with _autocast(device, config.precision):
                 logits = model(xb)
@@ -164,6 +179,8 @@ def fit(config: RunConfig, train: Split, test: Split, val: Split | None, num_cla
             optimizer.step()
             dynamics.after_step()
             scheduler.step()
+            if lookahead is not None:
+                lookahead.after_step((epoch - 1) * steps + step + 1)
             loss_sum += loss.detach() * len(yb)
             correct += (logits.argmax(1) == yb).sum()
             # Per-step progress only where steps are slow and .item() costs no device sync.
@@ -182,6 +199,9 @@ def fit(config: RunConfig, train: Split, test: Split, val: Split | None, num_cla
         if val is not None:
             row["val_loss"], row["val_acc"] = scores(val)
         row["lr"] = lr
+        if config.tta and epoch == config.epochs:  # the recipe's final evaluation
+            row["test_loss_tta"], row["test_acc_tta"] = evaluate(model, test, config.test_batch_size, device,
+                                                                 config.precision, tta=config.tta)
         if config.pool == "learned":
             row["lam"] = learned_lams(model)
             row.update(dynamics.epoch())
@@ -192,13 +212,30 @@ def fit(config: RunConfig, train: Split, test: Split, val: Split | None, num_cla
     return outcome
 
 
+def make_optimizer(model: torch.nn.Module, config: RunConfig) -> torch.optim.SGD:
+    """SGD over every parameter; with ``bias_lr_scale``, BatchNorm shifts train at that multiple
+    of the learning rate and the inverse multiple of the weight decay (airbench)."""
+    params = list(model.parameters())
+    groups = [{"params": params}]
+    if config.bias_lr_scale is not None:
+        shifts = {id(m.bias) for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)}
+        groups = [{"params": [p for p in params if id(p) not in shifts]},
+                  {"params": [p for p in params if id(p) in shifts], "lr": config.lr * config.bias_lr_scale,
+                   "weight_decay": config.weight_decay / config.bias_lr_scale}]
+    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
+                           weight_decay=config.weight_decay)
+
+
 def summarize(outcome: Outcome) -> dict[str, Any]:
     """The record's metrics from a run's history (the last epoch reached, never the best on test)."""
     last = outcome.history[-1] if outcome.history else {}
     with_val = [row for row in outcome.history if "val_acc" in row]
     best = max(with_val, key=lambda row: row["val_acc"]) if with_val else None
+    tta = "test_acc_tta" in last  # then the final metrics are test-time augmented, as the recipe says
     return {
-        "final_test_acc": last.get("test_acc"), "final_test_loss": last.get("test_loss"),
+        "final_test_acc": last.get("test_acc_tta" if tta else "test_acc"),
+        "final_test_loss": last.get("test_loss_tta" if tta else "test_loss"),
+        **({"final_test_acc_plain": last["test_acc"]} if tta else {}),
         "best_val_acc": best["val_acc"] if best else None,
         "test_acc_at_best_val": best["test_acc"] if best else None,
         "train_seconds": outcome.train_seconds, "parameters": outcome.parameters,

@@ -25,7 +25,7 @@ from .config import RunConfig
 from .data import load_dataset
 from .errors import SpeError
 from .fused import default_kernels, fuse_models
-from .models import MODEL_NAMES, learned_lams, learned_pools, make_model, pool_regularizer
+from .models import ARCHITECTURES, learned_lams, learned_pools, make_model, pool_regularizer
 from .pool_dynamics import PoolDynamics
 from .records import utc_now, write_record
 from .training import (Outcome, Progress, Split, _autocast, evaluate, lr_factor, make_record, make_splits,
@@ -37,7 +37,9 @@ POOL_ORDER = ("avg", "max", "min", "mix", "learned", "avgmax")  # runs of one po
 
 def fusion_key(config: RunConfig) -> tuple | None:
     """Runs with equal keys can train as one fused model; None: this run cannot be fused."""
-    if config.model not in MODEL_NAMES:  # e.g. timm models: their layers are not fusable
+    if config.model not in ARCHITECTURES:  # the CIFAR ResNets only: timm's and airbench's layers are not fused
+        return None
+    if config.pool not in POOL_ORDER:  # fused.py pools these pools only: the others train alone
         return None
     shared = dataclasses.asdict(config)
     for name in VARIED:

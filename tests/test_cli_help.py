@@ -95,16 +95,18 @@ def test_choice_lists_in_help_come_from_the_registries():
 
 
 def test_registries_match_the_names_the_help_lists():
-    from spe_analysis import attention, data, models, names, plots, pooling
-    from spe_analysis.stats import corrections, hypothesis
+    from spe_analysis import attention, data, models, names, plots, pool_labels, pooling
+    from spe_analysis.stats import corrections, hypothesis, meta, verdicts
 
     assert tuple(pooling.POOLS) == names.POOL_NAMES
     assert tuple(attention.HOSTS) == names.ATTENTION_NAMES
-    assert tuple(models.ARCHITECTURES) == names.MODEL_NAMES
+    assert (*models.ARCHITECTURES, "airbench") == models.MODEL_NAMES == names.MODEL_NAMES
     assert data.DATASET_NAMES == names.DATASET_NAMES
     assert tuple(plots.KINDS) == tuple(names.PLOT_KINDS)
     assert tuple(plots.META_KINDS) == tuple(names.META_PLOT_KINDS)
     assert corrections.CORRECTIONS == names.CORRECTIONS and hypothesis.TESTS == names.TESTS
+    assert tuple(pool_labels.PARAMETERS) == tuple(names.POOL_PARAMETERS)
+    assert meta.CI_METHODS == names.CI_METHODS and verdicts.DIVERGED == names.DIVERGED
 
 
 def test_a_name_added_to_one_registry_only_fails_at_import():

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+import subprocess
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +18,8 @@ from spe_analysis.stats import analyze
 from spe_analysis.stats.across_settings import (OneSetting, SharedBaseline, meta_analyze, setting_labels,
                                                  setting_name)
 from spe_analysis.stats.cells import split_groups
-from spe_analysis.stats.meta import ZERO_VARIANCE, pool, tau2_dl, tau2_pm
+from spe_analysis.stats.meta import ZERO_VARIANCE, knapp_hartung_factor, pool, tau2_dl, tau2_pm, within_variance
+from spe_analysis.stats.meta_simulation import error_rates
 from synthetic_runs import synthetic_record
 
 # Settings that disagree (Q far above k - 1) and settings that agree (Q below k - 1).
@@ -44,6 +48,93 @@ def combine(y, v, method_re, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return sm.combine_effects(y, v, method_re=method_re, **kw)
+
+
+METAFOR = Path(__file__).parent / "metafor"
+METAFOR_TESTS = {"adhoc": "hksj-floor", "knha": "hksj", "z": "normal"}  # rma(test = ...) -> --ci
+METAFOR_CASES = {"hetero": HETERO, "homo": HOMO, "pm_overshoot": PM_OVERSHOOT,
+                 "agree_by_chance": ([0.30, 0.31], [0.25, 0.25]),
+                 "settings_floor": ([0.04000000000000625, 0.6333333333333258, 0.07499999999998863],
+                                    [0.02048734575401299, 0.07336372816981468, 0.012667831313501108])}
+
+
+def metafor_reference(text: str) -> dict[tuple[str, str, str], dict[str, float]]:
+    """The table reference.R prints: (case, method, test) -> rma's numbers."""
+    header, *rows = [line.split() for line in text.strip().splitlines()]
+    return {tuple(row[:3]): dict(zip(header[3:], map(float, row[3:]))) for row in rows}
+
+
+@pytest.mark.parametrize("key,expected", sorted(
+    metafor_reference((METAFOR / "reference.txt").read_text()).items()))
+def test_pooled_numbers_equal_metafor(key, expected):
+    """Every --method-re and --ci against metafor 3.8.1 (numbers committed beside the R script
+    that printed them): --ci hksj-floor is rma(test = "adhoc"), hksj "knha", normal "z"."""
+    case, method, test = key
+    r = pool(*METAFOR_CASES[case], method.lower(), METAFOR_TESTS[test])
+    assert r.tau2 == pytest.approx(expected["tau2"], rel=1e-7, abs=1e-12)
+    assert r.delta == pytest.approx(expected["b"], rel=1e-8)
+    assert r.se == pytest.approx(expected["se"], rel=1e-7)
+    assert (r.ci_low, r.ci_high) == pytest.approx((expected["ci_lb"], expected["ci_ub"]), rel=1e-7)
+    assert r.p == pytest.approx(expected["pval"], rel=1e-7)
+    assert (r.q, r.q_p) == pytest.approx((expected["QE"], expected["QEp"]), rel=1e-6)
+
+
+@pytest.mark.skipif(shutil.which("Rscript") is None, reason="Rscript (r-cran-metafor) is not installed; "
+                    "tests/metafor/reference.txt holds what it printed")
+def test_committed_metafor_numbers_are_what_metafor_prints():
+    run = subprocess.run(["Rscript", str(METAFOR / "reference.R")], capture_output=True, text=True)
+    if run.returncode != 0 and "metafor" in run.stderr:
+        pytest.skip("the R package metafor is not installed (apt-get install r-cran-metafor)")
+    assert run.returncode == 0, run.stderr
+    fresh, committed = (metafor_reference(t) for t in (run.stdout, (METAFOR / "reference.txt").read_text()))
+    assert fresh.keys() == committed.keys()
+    for key in committed:
+        assert fresh[key] == pytest.approx(committed[key], rel=1e-9, abs=1e-12)
+
+
+def test_two_settings_that_agree_by_chance_are_not_significant():
+    """Issue 21: y = 0.30, 0.31 with variances 0.25 gave HKSJ se 0.005 and p 0.010 ('better');
+    the default floor keeps the settings' own variance: se sqrt(0.25 / 2), p 0.55 (metafor adhoc)."""
+    r = pool([0.30, 0.31], [0.25, 0.25])
+    assert r.se == pytest.approx(math.sqrt(0.125)) and r.p == pytest.approx(0.546851515352, rel=1e-6)
+    assert pool([0.30, 0.31], [0.25, 0.25], ci="hksj").p == pytest.approx(0.0104354549526, rel=1e-6)
+
+
+def test_t_based_within_variance_is_the_welch_interval_on_the_normal_scale():
+    """hksj-floor's within-setting variance: (half-width of scipy's Welch 95% interval / z_0.975)^2,
+    so a setting alone gets its t-interval; hksj and normal pool sd^2/n of both arms."""
+    rng = np.random.default_rng(5)
+    for n_cell, n_base in ((3, 3), (3, 5), (10, 4)):
+        a, b = rng.normal(0, 1, n_cell), rng.normal(0, 2, n_base)
+        ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+        half = (ci.high - ci.low) / 2
+        sds = (a.std(ddof=1), n_cell, b.std(ddof=1), n_base)
+        assert within_variance(*sds) == pytest.approx((half / stats.norm.ppf(0.975)) ** 2, rel=1e-9)
+        assert within_variance(*sds, ci="hksj") == pytest.approx(a.var(ddof=1) / n_cell + b.var(ddof=1) / n_base)
+    assert within_variance(0.0, 3, 0.0, 3) == 0.0
+
+
+def test_knapp_hartung_factor_floors_q_at_one():
+    residuals, weights = np.array([0.1, -0.2, 0.1]), np.array([1.0, 2.0, 3.0])
+    q = (weights * residuals ** 2).sum() / 2  # 0.06
+    assert knapp_hartung_factor(residuals, weights, 2, "hksj") == pytest.approx(q)
+    assert knapp_hartung_factor(residuals, weights, 2) == 1.0
+    assert knapp_hartung_factor(10 * residuals, weights, 2) == pytest.approx(100 * q)
+    assert knapp_hartung_factor(residuals, weights, 2, "normal") == 1.0
+
+
+SIM_REPS = 1500
+SIM_SE = math.sqrt(0.05 * 0.95 / SIM_REPS)  # 0.0056
+
+
+@pytest.mark.parametrize("k,seeds", [(3, 3), (5, 3), (5, 5)])
+def test_pooled_tests_hold_their_level_with_few_seeds(k, seeds):
+    """Issue 21: plain HKSJ rejected a true null in 6.6% (k 5, 5 seeds) and 8% (3 seeds) of
+    simulated meta-analyses.  The default holds 5% (plus 2.5 Monte Carlo SE) for the difference
+    test and for false equivalence; the full table (10,000 each) is in docs/meta.md."""
+    rates = error_rates(k, seeds, SIM_REPS, seed=21)
+    assert rates["difference"] <= 0.05 + 2.5 * SIM_SE
+    assert rates["false_equivalence"] <= 0.05 + 2.5 * SIM_SE
 
 
 @pytest.mark.parametrize("method_re", ["dl", "pm"])
@@ -123,7 +214,7 @@ def test_zero_variance_settings_are_the_limit_without_nan():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no division by zero, no invalid value
         agree = pool([0.2, 0.2, 0.5], [0.0, 0.0, 0.05])  # the exact settings dominate
-        same = pool([0.2, 0.2, 0.2], [0.0, 0.0, 0.0])
+        same = pool([0.2, 0.2, 0.2], [0.0, 0.0, 0.0], ci="hksj")
         apart = pool([0.2, 0.6, 0.4], [0.0, 0.0, 0.0], "dl")
     assert agree.tau2 == 0 or agree.tau2 < 1e-6
     assert agree.delta == pytest.approx(0.2, abs=1e-6)
@@ -186,23 +277,26 @@ def test_effects_are_mean_differences_with_welch_variances(result):
         a, b = np.array(SETTINGS[attention][CELL_A]), np.array(SETTINGS[attention][AVG])
         study = by_setting[f"attention={attention}"]
         assert study["delta"] == pytest.approx(a.mean() - b.mean())
-        assert study["variance"] == pytest.approx(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+        ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)  # t-based variance
+        assert study["variance"] == pytest.approx(((ci.high - ci.low) / 2 / stats.norm.ppf(0.975)) ** 2)
         assert (study["n"], study["n_baseline"]) == (len(a), len(b))
     spem = by_setting["attention=spem"]  # one run of the cell: no estimate, insufficient
     assert (spem["n"], spem["delta"], spem["variance"], spem["verdict"]) == (1, None, None,
                                                                             "insufficient")
     assert cell["k"] == 3
-    usable = [s for s in cell["studies"] if s["delta"] is not None]
-    expected = pool([s["delta"] for s in usable], [s["variance"] for s in usable])
-    assert cell["delta"] == pytest.approx(expected.delta)
-    assert cell["tau2"] == pytest.approx(expected.tau2)
+    # metafor: rma(yi, vi, method = "PM", test = "adhoc") on these studies (tests/metafor)
+    assert [s["variance"] for s in cell["studies"] if s["delta"] is not None] == pytest.approx(
+        METAFOR_CASES["settings_floor"][1], rel=1e-9)
+    assert (cell["delta"], cell["se"], cell["p"], cell["tau2"]) == pytest.approx(
+        (0.18425400996, 0.16843298547, 0.388157098525, 0.0562677777532), rel=1e-6)
 
 
 def test_a_cell_missing_in_one_setting_is_pooled_over_the_others(result):
     cell = _cell(result, CELL_B)
     cbam = next(s for s in cell["studies"] if s["setting"] == "attention=cbam")
     assert cbam == {"setting": "attention=cbam", "n": 0, "n_baseline": 5, "delta": None,
-                    "variance": None, "ci_low": None, "ci_high": None, "verdict": None}
+                    "variance": None, "ci_low": None, "ci_high": None, "verdict": None,
+                    "n_diverged": 0, "n_diverged_baseline": 0, "stopped_at_look": None}
     assert cell["k"] == 3
 
 

@@ -41,7 +41,7 @@ def as_json(dirs):
 
 def test_json_is_spe_meta_1(as_json):
     assert as_json["schema"] == "spe.meta/1"
-    assert (as_json["method_re"], as_json["ci"], as_json["correction"]) == ("pm", "hksj", "holm")
+    assert (as_json["method_re"], as_json["ci"], as_json["correction"]) == ("pm", "hksj-floor", "holm")
     assert [s["name"] for s in as_json["settings"]] == ["attention=cbam", "attention=eca",
                                                          "attention=se"]
     cells = {(c["pool"], c["alpha"], c["beta"]): c for c in as_json["cells"]}
@@ -91,7 +91,7 @@ def test_bad_input_exits_2_with_one_line(sweeps, dirs, tmp_path):
     assert_usage_error(run_spe("meta", dirs[0], tmp_path / "empty"), "no run records")
     assert_usage_error(run_spe("meta", dirs[0]), "one setting", "--group-by")
     assert_usage_error(run_spe("meta", *dirs, "--method-re", "reml"), "reml", "pm, dl")
-    assert_usage_error(run_spe("meta", *dirs, "--ci", "t"), "hksj, normal")
+    assert_usage_error(run_spe("meta", *dirs, "--ci", "t"), "hksj-floor, hksj, normal")
     assert_usage_error(run_spe("meta", *dirs, "--correction", "dunnett"), "holm, bh, by, none")
     assert_usage_error(run_spe("meta", *dirs, "--format", "html"), "format")
     assert_usage_error(run_spe("meta", *dirs, "--group-by", "colour"), "colour")
@@ -133,3 +133,55 @@ def test_one_avg_baseline_serves_learned_runs_of_each_pool_reg_in_stats_not_meta
     groups = json.loads(stats.stdout)  # one analysis per pool_reg
     assert [(g["baseline"]["n"], round(g["cells"][-1]["delta"], 3)) for g in groups] == [(3, 0.1), (3, -1.867)]
     assert_usage_error(run_spe("meta", tmp_path / "reg"), "share avg runs")
+
+
+def test_a_diverged_run_counts_in_the_pooled_verdict(tmp_path):
+    """Issue 21: a cell that diverged in some settings is reported with its divergences and
+    pooled at most inconclusive; --diverged exclude pools the survivors as before."""
+    cells = {AVG: [90.0, 90.2, 89.9, 90.1], CELL_A: [90.05, 90.15, 90.0, 90.1]}  # equivalent
+    dirs = []
+    for attention, shift in (("se", 0.0), ("eca", 0.05), ("cbam", -0.05)):
+        dirs.append(tmp_path / attention)
+        write_sweep(dirs[-1], {c: [v + shift for v in accs] for c, accs in cells.items()},
+                    statuses={(CELL_A, 3): "diverged"} if attention == "se" else None, attention=attention)
+    counted = json.loads(run_spe("meta", *dirs, "--format", "json").stdout)
+    cell = counted["cells"][0]
+    assert (cell["n_diverged"], cell["verdict"]) == (1, "inconclusive")
+    assert [s["n_diverged"] for s in cell["studies"]] == [0, 0, 1]  # cbam, eca, se
+    excluded = json.loads(run_spe("meta", *dirs, "--format", "json", "--diverged", "exclude").stdout)
+    assert excluded["cells"][0]["verdict"] == "equivalent"
+    markdown = run_spe("meta", *dirs, "--format", "markdown").stdout
+    assert "| diverged |" in markdown and "| 1/12 |" in markdown and "(1/4 diverged)" in markdown
+
+
+def test_a_sequential_setting_enters_at_its_stopping_look(tmp_path, monkeypatch):
+    """Issue 21: spe meta read --until-decided sweeps as fixed samples at full alpha.  Now each
+    such setting enters every cell's pool with its spe stats replay: the estimate at the look
+    where the cell stopped and its repeated CI (variance: the one whose normal 95% interval is
+    that CI); --fixed-design analyses the runs as fixed sweeps, as in spe stats."""
+    import spe_analysis.training as training
+    from test_sweep_sequential import GRID, stand_in_trainer
+    monkeypatch.setattr(training, "train_run", stand_in_trainer)
+    dirs = [tmp_path / attention for attention in ("se", "eca")]
+    for out in dirs:
+        assert run_spe("sweep", *GRID, "--attention", out.name, "--out", out).code == 0
+    result = run_spe("meta", *dirs, "--format", "json")
+    assert result.code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert [s["design"] for s in data["settings"]] == ["sequential", "sequential"]
+    for setting, out in zip(data["settings"], sorted(dirs)):
+        alone = json.loads(run_spe("stats", out, "--format", "json").stdout)
+        for row in alone["cells"]:
+            cell = next(c for c in data["cells"] if (c["pool"], c["alpha"], c["beta"]) == (row["pool"], row["alpha"], row["beta"]))
+            study = next(s for s in cell["studies"] if s["setting"] == setting["name"])
+            assert (study["n"], study["delta"], study["ci_low"], study["ci_high"], study["verdict"],
+                    study["stopped_at_look"]) == (row["n"], row["delta"], row["ci_low"], row["ci_high"],
+                                                  row["verdict"], row["stopped_at_look"])
+            half = (row["ci_high"] - row["ci_low"]) / 2
+            assert study["variance"] == pytest.approx((half / 1.959963984540054) ** 2)
+    worst = next(c for c in data["cells"] if (c["alpha"], c["beta"]) == (1.0, 1.0))
+    assert [s["stopped_at_look"] for s in worst["studies"]] == [2, 2] and worst["delta"] < -5
+    fixed = json.loads(run_spe("meta", *dirs, "--fixed-design", "--format", "json").stdout)
+    assert [s["design"] for s in fixed["settings"]] == ["fixed", "fixed"]
+    assert all(s["stopped_at_look"] is None for c in fixed["cells"] for s in c["studies"])
+    assert_usage_error(run_spe("meta", *dirs, "--margin", "1"), "fixed-design")

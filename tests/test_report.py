@@ -15,7 +15,7 @@ from spe_analysis.plots.style import WIDTHS
 from spe_analysis.records import load_records
 from spe_analysis.stats import analyze
 from spe_analysis.stats.tables import to_markdown
-from test_plots import write_all_verdicts
+from test_plots import DRAWN_KINDS, write_all_verdicts
 
 SPEC = '[sweep]\nalpha_grid = "0:1:0.5"\nbeta_grid = "0:1:0.5"\nseeds = 5\n'
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
@@ -39,13 +39,13 @@ def test_markdown_report_holds_spec_table_claim_and_figures_with_links_that_reso
     assert stats["claim"]["statement"] in text
     assert f"```toml\n{SPEC}```" in text
     links = LINK.findall(text)
-    assert len(links) == len(KINDS)  # heatmap, strip, curves, lambda, dynamics
+    assert len(links) == len(DRAWN_KINDS)  # heatmap, strip, curves, lambda, dynamics
     for link in links:
         assert "://" not in link and not link.startswith("/")  # relative, so it works on GitHub
         target = out.parent / unquote(link)
         assert target.is_file() and target.read_bytes().startswith(b"\x89PNG"), link
     assert sorted(p.name for p in out.parent.iterdir()) == sorted(
-        ["my report.md"] + [f"my report-{k}.png" for k in KINDS])
+        ["my report.md"] + [f"my report-{k}.png" for k in DRAWN_KINDS])
     assert result.stdout.split("\n")[-2] == str(out)
 
 
@@ -79,7 +79,7 @@ def test_html_report_is_one_self_contained_file(sweep_dir, tmp_path):
     parser = _Sources()
     parser.feed(out.read_text(encoding="utf-8"))
     assert {"table", "img", "pre"} <= parser.tags
-    assert len(parser.sources) == len(KINDS)
+    assert len(parser.sources) == len(DRAWN_KINDS)
     for source in parser.sources:
         prefix = "data:image/png;base64,"
         assert source.startswith(prefix)
@@ -93,8 +93,8 @@ def test_html_report_shows_every_figure_at_one_legible_scale(sweep_dir, tmp_path
     assert run_spe("report", sweep_dir, "--html", "--out", out).code == 0
     page = out.read_text(encoding="utf-8")
     widths = {alt: int(width) for width, alt in re.findall(r'<img width="(\d+)" src="[^"]+" alt="([^"]+)"', page)}
-    assert set(widths) == set(KINDS)
-    scale = {kind: widths[kind] / WIDTHS[KINDS[kind].WIDTH] for kind in KINDS}
+    assert set(widths) == set(DRAWN_KINDS)
+    scale = {kind: widths[kind] / WIDTHS[KINDS[kind].WIDTH] for kind in DRAWN_KINDS}
     assert max(scale.values()) - min(scale.values()) < 2  # px per inch, rounding aside
     assert min(scale.values()) >= 144  # 6 pt text at 12 px or more
     page_rem = float(re.search(r"max-width: ([\d.]+)rem", page).group(1))

@@ -15,7 +15,7 @@ from spe_analysis.errors import SpeError
 from spe_analysis.records import load_records
 from spe_analysis.stats import analyze
 from spe_analysis.stats.hypothesis import tost, welch
-from spe_analysis.stats.sequential import (BETTER, CONTINUE, DECISIONS, EQUIVALENT, WORSE, Design, boundaries,
+from spe_analysis.stats.sequential import (BETTER, CONTINUE, DECISIONS, EQUIVALENT, WORSE, Design, boundaries, decide,
                                            nominal_p, parse_looks, spent, welch_p)
 from spe_analysis.stats.sequential import welch as welch_moments
 from spe_analysis.stats.sequential_analysis import analyze_sequential
@@ -165,17 +165,91 @@ def test_the_cifar10_effects_are_decided_with_fewer_runs():
 
 
 def test_plan_prints_boundaries_and_simulated_power(tmp_path):
-    result = run_spe("plan", "--looks", "2,4,6", "--sd", "1", "--delta", "2", "--cells", "3",
+    result = run_spe("plan", "--looks", "2,4,6", "--sd", "1", "--delta", "2", "--cells", "1",
                      "--format", "json")
     assert result.code == 0, result.stderr
     plan = json.loads(result.stdout)
-    design = Design((2, 4, 6), "obf", 0.05, 0.5, cells=3)
-    assert plan["boundaries"] == pytest.approx(list(design.z)) and plan["nominal_p"] == pytest.approx(list(design.nominal_p))
+    assert plan["boundaries"] == pytest.approx(PUBLISHED_OBF_3, abs=1e-3)  # REFERENCE.md
+    assert plan["nominal_p"] == pytest.approx(list(2 * stats.norm.sf(PUBLISHED_OBF_3)), rel=1e-3)
     difference = plan["simulation"]["difference"]
-    assert difference["sequential"]["expected_runs"] < difference["fixed"]["expected_runs"] == 24
+    assert difference["sequential"]["expected_runs"] < difference["fixed"]["expected_runs"] == 12
     text = run_spe("plan", "--looks", "3", "--max-seeds", "6", "--spending", "pocock", "--sd", "1", "--delta", "2")
     assert text.code == 0 and "looks at 2, 4, 6" in text.stdout and "fewer runs" in text.stdout
     assert_usage_error(run_spe("plan", "--looks", "4,2", "--sd", "1", "--delta", "1"), "looks")
     assert_usage_error(run_spe("plan", "--looks", "2,4", "--spending", "linear", "--sd", "1", "--delta", "1"),
                        "spending")
     assert plan_sequential((2, 4), "obf", 1.0, 1.0, cells=2, reps=200)["simulation"]["repetitions"] == 200
+
+
+PUBLISHED_OBF_3 = [3.3948, 2.4067, 2.0152]  # REFERENCE.md: Lan-DeMets OBF, alpha 0.05, 3 equal looks
+
+
+def test_decide_follows_scipy_at_the_published_boundaries():
+    """Better / worse exactly when scipy's Welch p is below the published boundary's nominal p
+    (looks 4, 8, 12 are the fractions 1/3, 2/3, 1 of REFERENCE.md), by the sign of delta."""
+    design = Design((4, 8, 12), "obf", 0.05, 0.5, cells=1)
+    rng = np.random.default_rng(21)
+    outcomes = set()
+    for _ in range(120):
+        shift = rng.uniform(-3, 3)
+        cell, base = rng.normal(shift, 1.5, 12), rng.normal(0, 1.5, 12)
+        for look, n in enumerate(design.looks):
+            a, b = cell[:n], base[:n]
+            p = stats.ttest_ind(a, b, equal_var=False).pvalue
+            expected = (BETTER if a.mean() > b.mean() else WORSE) if p < 2 * stats.norm.sf(PUBLISHED_OBF_3[look]) else None
+            code = int(decide(a, b, design, look))
+            if expected is None:
+                assert code in (CONTINUE, EQUIVALENT)
+            else:
+                assert code == expected
+            outcomes.add((look, code))
+    assert {(0, CONTINUE), (2, WORSE), (2, BETTER), (1, WORSE)} <= outcomes  # the cases cover each look
+
+
+def test_decide_at_one_look_is_scipys_welch_test_and_tost():
+    """One look is the fixed test: two-sided Welch at alpha, else TOST (two one-sided Welch
+    tests at -margin and +margin, scipy's alternative=) at alpha."""
+    design = Design((6,), "obf", 0.05, 0.5, cells=1)
+    rng = np.random.default_rng(4)
+    seen = set()
+    for _ in range(200):
+        a, b = rng.normal(rng.uniform(-1, 1), rng.uniform(0.1, 0.6), 6), rng.normal(0, 0.3, 6)
+        if stats.ttest_ind(a, b, equal_var=False).pvalue < 0.05:
+            expected = BETTER if a.mean() > b.mean() else WORSE
+        else:
+            lower = stats.ttest_ind(a + 0.5, b, equal_var=False, alternative="greater").pvalue
+            upper = stats.ttest_ind(a - 0.5, b, equal_var=False, alternative="less").pvalue
+            expected = EQUIVALENT if max(lower, upper) < 0.05 else CONTINUE
+        assert int(decide(a, b, design, 0)) == expected
+        seen.add(expected)
+    assert seen == {BETTER, WORSE, EQUIVALENT, CONTINUE}
+
+
+def test_the_reported_intervals_agree_with_the_decision():
+    """Issue 21: a cell reported equivalent showed a two-sided repeated CI reaching past the
+    margin.  Each stopped cell now also reports the interval TOST decided on (scipy's Welch
+    interval at the per-look level 1 - 2 x the equivalence nominal p), which lies inside
+    ±margin exactly when the cell is equivalent, and both per-look levels."""
+    design = Design((3, 5, 8), "obf", 0.05, 0.5, cells=3)
+    cells = [("mix", 0.0, 1.0), ("mix", 1.0, 0.0), ("mix", 1.0, 1.0)]
+    rng = np.random.default_rng(8)
+    verdicts = set()
+    for _ in range(15):
+        base = rng.normal(70, 0.25, 8)
+        values = {c: rng.normal(70 + shift, 0.25, 8) for c, shift in zip(cells, (0.0, 0.3, -0.4))}
+        result = analyze_sequential(fake_records(base, values), design, list(range(8)), cells)
+        assert result["ci_level"] is None and result["simultaneous_level"] == 0.95
+        for row in result["cells"]:
+            look = row["stopped_at_look"] - 1
+            n = design.looks[look]
+            a, b = values[(row["pool"], row["alpha"], row["beta"])][:n], base[:n]
+            level = 1 - 2 * design.nominal_p_equivalence[look]
+            ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(level)
+            assert (row["equivalence_ci_low"], row["equivalence_ci_high"]) == pytest.approx((ci.low, ci.high))
+            assert row["equivalence_ci_level"] == pytest.approx(level)
+            assert row["ci_level"] == pytest.approx(1 - design.nominal_p[look])
+            inside = -0.5 < row["equivalence_ci_low"] and row["equivalence_ci_high"] < 0.5
+            assert (row["verdict"] == "equivalent") == (inside and row["verdict"] not in ("better", "worse"))
+            verdicts.add(row["verdict"])
+    assert "equivalent" in verdicts
+    assert "equivalence interval" in result["claim"]["statement"] and "per-look level" in result["claim"]["statement"]

@@ -290,3 +290,21 @@ def test_analyze_refuses_bad_input():
     with pytest.raises(SpeError, match="unknown correction"):
         analyze(mix, correction="bonferonni")
     assert math.isfinite(analyze(mix + [synthetic_record("avg", seed=0)])["baseline"]["mean"])
+
+
+def test_a_diverged_run_never_makes_a_cell_better_or_equivalent():
+    """Issue 21: dropping diverged runs as missing let a cell that diverged in 2 of 5 seeds be
+    judged on its 3 survivors.  Counted (the default), such a cell is at most inconclusive and
+    worse stays; a diverged avg run leaves no cell equivalent; --diverged exclude drops them."""
+    diverged = {cell: {"diverged": 2} for cell in list(FIVE)[:3]}  # better, worse, equivalent cells
+    counted = run(excluded=diverged)
+    assert [c["verdict"] for c in counted["cells"]] == ["inconclusive", "worse", "inconclusive",
+                                                        "inconclusive", "insufficient"]
+    assert [c["n_diverged"] for c in counted["cells"]] == [2, 2, 2, 0, 0]
+    assert counted["claim"]["holds"] is False and "2/7" in counted["claim"]["statement"]
+    assert [c["verdict"] for c in run(excluded=diverged, diverged="exclude")["cells"]] == EXPECTED
+    # avg diverged once: better stays (its survivors only flatter avg), equivalent does not
+    base_diverged = run(excluded={("avg", None, None): {"diverged": 1}})
+    assert base_diverged["baseline"]["n_diverged"] == 1
+    assert [c["verdict"] for c in base_diverged["cells"]] == ["better", "worse", "inconclusive",
+                                                              "inconclusive", "insufficient"]

@@ -68,7 +68,8 @@ def test_csv_one_row_per_cell(sweep):
 def test_markdown(sweep):
     result = run_spe("stats", sweep, "--format", "markdown", "--correction", "bh")
     assert result.code == 0, result.stderr
-    assert "| cell | n | mean |" in result.stdout and "| avg (baseline) | 5 |" in result.stdout
+    assert "| cell | n | diverged | mean |" in result.stdout and "| avg (baseline) | 5 | 0/5 |" in result.stdout
+    assert "| max | 1 | 1/2 |" in result.stdout  # 1 ok, 1 diverged (and 1 failed: not an outcome)
     assert "Benjamini-Hochberg" in result.stdout and "The claim holds" in result.stdout
 
 
@@ -135,3 +136,18 @@ def test_dunnett_from_the_command_line(tmp_path):
     data = json.loads(run_spe("stats", tmp_path, "--format", "json", "--correction", "dunnett").stdout)
     assert [(c["alpha"], c["beta"]) for c in data["cells"]] == [(0, 1), (1, 0), (1, 1)]
     assert all(c["p_adjusted"] == pytest.approx(1.0, abs=1e-3) for c in data["cells"])
+
+
+def test_the_committed_diverged_run_shows_in_the_learned_row():
+    """Issue 21: figures/data/fashion-mnist-se-resnet20 has one diverged learned run (seed 3)."""
+    from conftest import REPO
+    directory = REPO / "figures" / "data" / "fashion-mnist-se-resnet20"
+    table = run_spe("stats", directory)
+    assert table.code == 0, table.stderr
+    learned = next(line for line in table.stdout.splitlines() if "learned" in line)
+    assert "1/5" in learned
+    data = json.loads(run_spe("stats", directory, "--format", "json").stdout)
+    cell = next(c for c in data["cells"] if c["pool"] == "learned")
+    assert (cell["n"], cell["n_diverged"], data["diverged"]) == (4, 1, "count")
+    assert "learned 1/5" in data["claim"]["statement"]
+    assert_usage_error(run_spe("stats", directory, "--diverged", "ignore"), "count, exclude")

@@ -15,7 +15,8 @@ from .plot import report_drawn
 @app.command(help=f"""Redraw every paper figure ({', '.join(PLOT_KINDS)}; PDF and PNG), no training.
 
 Across the sweeps (when they differ in a config key such as attention or dataset):
-{', '.join(f'meta-{kind}' for kind in META_PLOT_KINDS)}, as spe plot draws them for several DIRs.
+{', '.join(f'meta-{kind}' for kind in META_PLOT_KINDS)} (moderator on baseline_acc), as spe plot
+draws them for several DIRs.
 
 Statistics use the spe stats defaults. The same records give the same bytes in the same
 plotting environment, recorded as OUT/plotting-env.json (matplotlib, FreeType, Pillow and

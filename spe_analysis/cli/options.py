@@ -75,6 +75,10 @@ Margin = Annotated[float, typer.Option(
     rich_help_panel=STATS)]
 Significance = Annotated[float, typer.Option(help="Significance level of every test.",
                                              rich_help_panel=STATS)]
+Diverged = Annotated[str, typer.Option(
+    "--diverged", help="Diverged runs: count (an outcome: a cell with one is at most inconclusive, "
+    "worse stays; while avg has one no cell is equivalent) or exclude (left out as missing).",
+    rich_help_panel=STATS)]
 
 # Several settings at once (`spe meta`, and `spe plot` / `spe report` given several DIRs).
 META = "Across settings"
@@ -93,8 +97,9 @@ Cell = Annotated[Optional[str], typer.Option(
     "--cell", metavar="ALPHA,BETA", help="forest and verdicts: only this mix cell (its numbers "
     "as corrected over every cell).", show_default=False, rich_help_panel=META)]
 MetaCi = Annotated[str, typer.Option(
-    "--ci", help="Pooled standard error: hksj (Hartung-Knapp-Sidik-Jonkman, t on k-1 df) or "
-                 "normal.", rich_help_panel=META)]
+    "--ci", help="Pooled standard error: hksj-floor (HKSJ with the modified Knapp-Hartung floor "
+                 "max(1, q) on t-based within-setting variances, t on k-1 df; holds its level with "
+                 "few seeds), hksj (plain HKSJ) or normal.", rich_help_panel=META)]
 
 
 def keys(value: str | None) -> list[str]:
@@ -110,3 +115,14 @@ def cell_pair(value: str | None) -> tuple[float, float] | None:
     if len(parts) != 2:
         raise SpeError(f"--cell takes ALPHA,BETA (e.g. 0.5,1), got {value!r}")
     return finite("--cell alpha", parts[0]), finite("--cell beta", parts[1])
+
+# The meta-regression of `spe meta --moderator` (and the moderator figure of `spe plot`).
+Moderators = Annotated[Optional[list[str]], typer.Option(
+    "--moderator", metavar="KEY", help="Meta-regression per cell on a property of the settings: "
+    "a config key that differs between them (numbers as they are, e.g. epochs; text as indicator "
+    "columns, e.g. attention) or baseline_acc (the setting's avg mean). Repeat for several.",
+    show_default=False, rich_help_panel=META)]
+At = Annotated[Optional[list[str]], typer.Option(
+    "--at", metavar="KEY=VALUE", help="Predict each cell's delta where the moderator KEY is VALUE "
+    "(a number, or a level of a text moderator); repeat for several values and every moderator.",
+    show_default=False, rich_help_panel=META)]

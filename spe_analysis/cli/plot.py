@@ -1,5 +1,6 @@
-"""`spe plot DIR`: paper figures of a sweep (heatmap, strip, curves, lambda), or with several
-DIRs (or --group-by) the figures across settings (forest, verdicts).
+"""`spe plot DIR`: paper figures of a sweep (heatmap, strip, curves, lambda, dynamics,
+continuum), or with several DIRs (or --group-by) the figures across settings (forest, verdicts,
+moderator).
 
 The statistics options pass through to :func:`spe_analysis.stats.analyze` (and to
 :func:`spe_analysis.stats.across_settings.meta_analyze`), so the figures show exactly the
@@ -12,10 +13,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..names import ALL_KINDS, FIGURE_FORMATS, META_PLOT_KINDS, PLOT_KINDS, WIDTHS
+from ..names import ALL_KINDS, DEFAULT_CI, FIGURE_FORMATS, META_PLOT_KINDS, PLOT_KINDS, WIDTHS
 from .app import app
-from .options import (Cell, Correction, Force, GroupBy, Margin, MetaCi, MethodRe, Metric, Significance,
-                      SweepDirs, Test, cell_pair, keys)
+from .options import (META, Cell, Correction, Force, GroupBy, Margin, MetaCi, MethodRe, Metric,
+                      Significance, SweepDirs, Test, cell_pair, keys)
 from .records import warn_unreadable
 
 def report_drawn(drawn, sweep_name: str = "") -> None:
@@ -63,7 +64,11 @@ def plot(
     group_by: GroupBy = None,
     cell: Cell = None,
     method_re: MethodRe = "pm",
-    ci: MetaCi = "hksj",
+    ci: MetaCi = DEFAULT_CI,
+    moderator: Annotated[Optional[str], typer.Option(
+        metavar="KEY", help="moderator: the numeric moderator on the x axis, a config key that "
+        "differs between the settings (e.g. epochs) or baseline_acc (the default).",
+        show_default=False, rich_help_panel=META)] = None,
     force: Force = False,
 ) -> None:
     from ..plots import draw
@@ -71,7 +76,8 @@ def plot(
 
     sweep = load_figure_data(directories, keys(group_by), cell_pair(cell), method_re=method_re,
                              ci=ci, test=test, metric=metric, correction=correction,
-                             margin=margin, significance=significance)
+                             margin=margin, significance=significance,
+                             moderators=[moderator] if moderator else ())
     warn_unreadable(sweep.unreadable)
     formats = [f.strip() for value in format for f in value.split(",")]
     report_drawn(draw(sweep, kind, out or sweep.path / "figures", formats, width, force=force))

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..names import DEFAULT_CI
 from .app import app
 from .options import (Correction, Force, GroupBy, Margin, MetaCi, MethodRe, Metric, Significance,
                       SweepDirs, Test, keys)
@@ -31,7 +32,7 @@ def report(
     significance: Significance = 0.05,
     group_by: GroupBy = None,
     method_re: MethodRe = "pm",
-    ci: MetaCi = "hksj",
+    ci: MetaCi = DEFAULT_CI,
     force: Force = False,
 ) -> None:
     """Write a sweep's report: the claim, the spe stats table, the figures, the sweep.toml.

@@ -8,7 +8,7 @@ import typer
 
 from ..errors import choose
 from .app import app
-from .options import Correction, Margin, Metric, Significance, SweepDir, Test
+from .options import Correction, Diverged, Margin, Metric, Significance, SweepDir, Test
 from .records import read_sweep
 from .verdict_tables import TABLE_FORMATS, table_console, verdict_table
 
@@ -24,12 +24,13 @@ def _print_tables(results: list[dict[str, Any]], pairing: bool) -> None:
                                       tables.PAIRING_COLUMNS, tables.pairing_rows(result)))
             console.print(result["statement"], highlight=False)
         else:
-            console.print(verdict_table(tables.title(result), tables.COLUMNS,
+            console.print(verdict_table(tables.title(result), tables.columns(result),
                                       tables.display_rows(result)))
             console.print(f"95% CI of delta: t = Welch t-interval (fewer than {BCA_MIN_N} runs in "
                           f"an arm), bca = BCa bootstrap (fixed seed), rci = repeated CI at the look where a "
-                          f"group-sequential cell stopped.", style="dim", highlight=False)
-            console.print(result["claim"]["statement"], highlight=False)
+                          f"group-sequential cell stopped (at that look's two-sided level, beside the "
+                          f"interval TOST decided on at its own level).", style="dim", highlight=False)
+            console.print(result["claim"]["statement"], highlight=False, soft_wrap=True)  # whole, for grep
         console.print()
 
 
@@ -42,6 +43,7 @@ def stats(
     correction: Correction = "holm",
     margin: Margin = 0.5,
     significance: Significance = 0.05,
+    diverged: Diverged = "count",
     format: Annotated[str, typer.Option(
         "--format", help=f"Output: {', '.join(TABLE_FORMATS)} (json as in CONTRACT.md).")] = "table",
     group_by: Annotated[Optional[str], typer.Option(
@@ -77,12 +79,12 @@ def stats(
     elif spec is not None:
         given = {name: value for name, value in (("margin", margin), ("significance", significance))
                  if context.get_parameter_source(name).name != "DEFAULT"}  # asked for explicitly
-        results = [{**sequential.analyze(spec, members, metric, test, len(records.unreadable), **given),
+        results = [{**sequential.analyze(spec, members, metric, test, len(records.unreadable), diverged, **given),
                     "group": group} for group, members in groups]
     else:
         results = [{**analyze(members, metric=metric, test=test, correction=correction,
                               margin=margin, significance=significance,
-                              unreadable=len(records.unreadable)), "group": group}
+                              unreadable=len(records.unreadable), diverged=diverged), "group": group}
                    for group, members in groups]
     if format == "json":
         payload = results if keys else results[0]

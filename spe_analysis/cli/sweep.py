@@ -15,7 +15,9 @@ from rich.table import Table
 
 from ..config import RunConfig
 from ..errors import SpeError, choose
-from ..names import AUTO_FUSE, DEFAULT_STALE_AFTER, DEVICES, EXECUTORS, EXTRA_POOLS, FUSE_HELP, GRID_HELP
+from ..names import (AUTO_FUSE, DEFAULT_STALE_AFTER, DEVICES, EXECUTORS, EXTRA_POOLS, FUSE_HELP, GRID_HELP,
+                     MIXES_HELP)
+from ..pool_labels import pool_label
 from . import options as opt
 from .app import app
 
@@ -25,7 +27,8 @@ SLURM = "Slurm executor"
 
 
 def _cell(config: RunConfig) -> str:
-    pool = f"mix a={config.alpha:g} b={config.beta:g}" if config.pool == "mix" else config.pool
+    pool = (f"mix a={config.alpha:g} b={config.beta:g}" if config.pool == "mix"
+            else pool_label(config.pool, config.pool_param))
     return f"{pool} seed {config.seed}"
 
 
@@ -46,11 +49,16 @@ def sweep(
                                                       rich_help_panel=GRID)] = None,
     beta_grid: Annotated[Optional[str], typer.Option(help=f"Weights of global min: {GRID_HELP}.",
                                                      rich_help_panel=GRID)] = None,
+    mixes: Annotated[Optional[str], typer.Option(
+        help=f"Only these mix cells, {MIXES_HELP}; the grids default to their alphas and betas.",
+        rich_help_panel=GRID)] = None,
     seeds: Annotated[Optional[str], typer.Option(
         help="A count (5 means seeds 0-4) or a comma list of seeds, 0,1,2 (default: 5).",
         rich_help_panel=GRID)] = None,
     also: Annotated[Optional[str], typer.Option(
-        help=f"Extra pools to run with the same seeds, comma list of {', '.join(EXTRA_POOLS)}.",
+        help=f"Extra pools to run with the same seeds, each its own cell, comma list of "
+        f"{', '.join(EXTRA_POOLS)} (see spe train --pool) or a name registered under spe.pools, e.g. "
+        "lse:1,lse:4,gem:3,meanstd:1,dct. With --also alone (no grids) the sweep has no mix cells.",
         rich_help_panel=GRID)] = None,
     include_zero: Annotated[Optional[bool], typer.Option(
         "--include-zero", help="Also run alpha = beta = 0 (a constant statistic; left out by default).",
@@ -150,7 +158,7 @@ def sweep(
     from ..sweep.executors.slurm import parse_options as parse_slurm_options, settings as slurm_settings
     from ..sweep.fusing import fuse_size
 
-    flags = dict(alpha_grid=alpha_grid, beta_grid=beta_grid, seeds=seeds, also=also,
+    flags = dict(alpha_grid=alpha_grid, beta_grid=beta_grid, mixes=mixes, seeds=seeds, also=also,
                  include_zero=include_zero, dataset=dataset, model=model, attention=attention,
                  epochs=epochs, preset=preset, train_subset=train_subset, val_split=val_split,
                  precision=precision,

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..config import constant_mix, resolve_config
 from ..errors import SpeError
-from ..names import POOL_NAMES, POOL_NOTES
+from ..pool_labels import POOL_FORMS
 from . import options as opt
 from .app import app
 
@@ -22,7 +22,8 @@ def train(
     model: opt.Model = "resnet20",
     attention: opt.Attention = "se",
     pool: Annotated[str, typer.Option(
-        help=f"Squeeze pooling: {opt.described(POOL_NAMES, POOL_NOTES)}.", rich_help_panel=opt.RUN)] = "avg",
+        help=f"Squeeze pooling: {POOL_FORMS}. The parameter, or a user's pool's factory and the "
+        "version of its code, is part of the run's identity.", rich_help_panel=opt.RUN)] = "avg",
     alpha: Annotated[Optional[float], typer.Option(help="Weight of global max for --pool mix.",
                                                    rich_help_panel=opt.RUN)] = None,
     beta: Annotated[Optional[float], typer.Option(help="Weight of global min for --pool mix.",

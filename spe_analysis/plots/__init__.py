@@ -13,14 +13,15 @@ from typing import Iterable
 from .. import names
 from ..errors import SpeError, choose
 from ..outputs import check_replace
-from . import curves, dynamics, forest, heatmap, lam, strip, verdicts
+from . import continuum, curves, dynamics, forest, heatmap, lam, moderator, strip, verdicts
 from .data import Sweep, load_sweep
 from .settings import Meta, load_meta
 from .style import FORMATS, WIDTHS, check_format, is_spe_figure, paper_style, save
 
 KINDS = {"heatmap": heatmap, "strip": strip, "curves": curves, "lambda": lam,
-         "dynamics": dynamics}
-META_KINDS = {"forest": forest, "verdicts": verdicts}  # several settings (a Meta), not one sweep
+         "dynamics": dynamics, "continuum": continuum}
+META_KINDS = {"forest": forest, "verdicts": verdicts,  # several settings (a Meta), not one sweep
+              "moderator": moderator}
 ALL = names.ALL_KINDS
 names.registered("figure kind", names.PLOT_KINDS, KINDS)
 names.registered("figure kind", names.META_PLOT_KINDS, META_KINDS)

@@ -14,7 +14,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Polygon
 
 from .data import finite, short_label
-from ..stats.across_settings import setting_labels
+from ..stats.across_settings import pooled_diverged, setting_labels
 from .settings import Meta
 from .style import BASELINE_COLOR, VERDICT_COLORS, new_figure
 
@@ -108,6 +108,15 @@ def _panel(ax, cell: dict, n: int, margin: float, xlim: tuple[float, float]) -> 
     return drawn
 
 
+def grid_layout(cells: list[dict]) -> dict[tuple[int, int], dict]:
+    """Mix cells by (row, column) of the alpha x beta grid; a single cell alone at (0, 0)."""
+    if len(cells) == 1:
+        return {(0, 0): cells[0]}
+    alphas = sorted({c["alpha"] for c in cells})
+    betas = sorted({c["beta"] for c in cells})
+    return {(alphas.index(c["alpha"]), betas.index(c["beta"])): c for c in cells}
+
+
 def plot(meta: Meta, width: str = WIDTH):
     result = meta.result
     cells = meta.mix_cells
@@ -132,6 +141,7 @@ def plot(meta: Meta, width: str = WIDTH):
         i, j = divmod(k, cols)
         drawn |= _panel(ax, cell, n, result["margin"], xlim)
         i2 = "" if cell["i2"] is None else f"I² {100 * cell['i2']:.0f}%"
+        i2 += f"  {pooled_diverged(cell)} diverged" if cell["n_diverged"] else ""
         ax.set_title(("   " if width == "double" else "\n").join([short_label(cell), i2]).strip(),
                      fontsize=6 if width == "double" else 5, loc="left", pad=2)
         ax.tick_params(axis="y", length=0, labelleft=j == 0, labelsize=label_size)

@@ -1,5 +1,5 @@
 """The paper's figures: every kind, as PDF and PNG, for every sweep kept under figures/data,
-and the figures across settings (forest, verdicts) of all those sweeps together.
+and the figures across settings (forest, verdicts, moderator) of all those sweeps together.
 
 Nothing is trained: the figures are redrawn from the committed run records, byte for byte
 the same each time, so a changed figure in a diff means changed data or code.
@@ -34,9 +34,10 @@ def sweep_dirs(data: str | Path) -> list[Path]:
 
 def draw_paper_figures(data: str | Path, out: str | Path, force: bool = False) -> dict[str, Drawn]:
     """Draw every kind the data supports for each sweep under ``data`` into ``out`` as
-    ``<sweep-name>-<kind>.pdf`` and ``.png``, and forest and verdicts of all of them together
-    as ``meta-<kind>`` (skipped when they form one setting or share avg runs); returns what was drawn and
-    skipped, by sweep (and ``meta``).  ``force``: write over files that are not spe's figures."""
+    ``<sweep-name>-<kind>.pdf`` and ``.png``, and the figures across settings (forest, verdicts,
+    moderator) of all of them together as ``meta-<kind>`` (skipped when they form one setting or
+    share avg runs); returns what was drawn and skipped, by sweep (and ``meta``).  ``force``:
+    write over files that are not spe's figures."""
     paths = sweep_dirs(data)
     sweeps: list[Sweep] = [load_sweep(path) for path in paths]  # all checked first
     drawn = {sweep.name: draw(sweep, ALL, out, PAPER_FORMATS, prefix=f"{sweep.name}-", force=force)

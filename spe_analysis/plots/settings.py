@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import SpeError
-from ..records import Records, Unreadable, load_sweep_records
+from ..records import Records, Unreadable, load_sweep_records, runs_dir
 from ..stats.across_settings import meta_analyze, only_cell
+from ..stats.meta import DEFAULT_CI
+from ..sweep.sequential import sequential_spec
 from .data import Sweep, load_sweep
 
 
@@ -54,14 +56,27 @@ def read_directories(directories: Sequence[str | Path]) -> Records:
     return records
 
 
+def sequential_designs(directories: Sequence[str | Path], records: Records) -> dict[str, Any]:
+    """Run id -> sweep specification, for every run in a group-sequential sweep directory."""
+    designs = {}
+    for directory in directories:
+        spec = sequential_spec(directory)
+        if spec is not None:
+            ids = {path.stem for path in runs_dir(directory).glob("*.json")}
+            designs.update({r["run_id"]: spec for r in records if r["run_id"] in ids})
+    return designs
+
+
 def load_meta(directories: Sequence[str | Path], group_by: Sequence[str] = (),
-              cell: tuple[float, float] | None = None, **options) -> Meta:
+              cell: tuple[float, float] | None = None, fixed_design: bool = False, **options) -> Meta:
     """Read and analyse the settings of ``directories``; ``options`` go to meta_analyze.
 
+    A group-sequential sweep among them is replayed as spe stats does, unless ``fixed_design``.
     With ``cell`` (alpha, beta) only that mix cell is kept, its numbers as corrected over all.
     """
     records = read_directories(directories)
-    result = meta_analyze(records, group_by, unreadable=len(records.unreadable), **options)
+    designs = {} if fixed_design else sequential_designs(directories, records)
+    result = meta_analyze(records, group_by, unreadable=len(records.unreadable), designs=designs, **options)
     if cell is not None:
         result = only_cell(result, ("mix", float(cell[0]), float(cell[1])))
     return Meta(paths=tuple(Path(d) for d in directories), result=result,
@@ -70,15 +85,17 @@ def load_meta(directories: Sequence[str | Path], group_by: Sequence[str] = (),
 
 def load_figure_data(directories: Sequence[str | Path], group_by: Sequence[str] = (),
                      cell: tuple[float, float] | None = None, method_re: str = "pm",
-                     ci: str = "hksj", test: str = "welch", **options) -> Sweep | Meta:
+                     ci: str = DEFAULT_CI, test: str = "welch", moderators: Sequence[str] = (),
+                     **options) -> Sweep | Meta:
     """One directory without ``group_by``: its Sweep; otherwise the Meta of its settings.
 
     ``options`` (metric, correction, margin, significance) go to both; ``test`` only to a
-    Sweep, ``method_re``, ``ci`` and ``cell`` only to a Meta.
+    Sweep, ``method_re``, ``ci``, ``cell`` and ``moderators`` only to a Meta.
     """
     if len(directories) == 1 and not group_by:
         if cell is not None:
             raise SpeError("--cell picks the mix cell of forest and verdicts, which compare "
                            "settings: give several DIRs, or one with --group-by KEY")
         return load_sweep(directories[0], test=test, **options)
-    return load_meta(directories, group_by, cell, method_re=method_re, ci=ci, **options)
+    return load_meta(directories, group_by, cell, method_re=method_re, ci=ci,
+                     moderators=moderators, **options)

@@ -11,6 +11,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from ..stats.cells import BASELINE
+from ..stats.verdicts import diverged_text
 from .data import Sweep, cell_key, finite, short_label
 from .style import BASELINE_COLOR, VERDICT_COLORS, fit_xticks, new_figure
 
@@ -23,12 +24,24 @@ TICK_SIZE = 5
 
 
 def unsupported(sweep: Sweep) -> str | None:
-    return None if sweep.mix_cells else "no mix cells"
+    return None if sweep.stats["cells"] else "no cells besides avg"
 
 
 def _offsets(n: int) -> np.ndarray:
     """Fixed horizontal offsets for n dots: deterministic, so redraws give the same bytes."""
     return np.linspace(-SPREAD / 2, SPREAD / 2, n) if n > 1 else np.zeros(n)
+
+
+def mark_delta(ax, x: float, cell: dict) -> None:
+    """A cell's delta and its 95% CI at ``x``, coloured by its verdict."""
+    colour = VERDICT_COLORS[cell["verdict"]]
+    delta, low, high = finite(cell["delta"]), finite(cell["ci_low"]), finite(cell["ci_high"])
+    if np.isfinite(low) and np.isfinite(high):
+        ax.errorbar(x, delta, yerr=[[delta - low], [high - delta]], fmt="none", ecolor=colour,
+                    elinewidth=1.0, capsize=1.5, capthick=0.8, zorder=3)
+    if np.isfinite(delta):
+        ax.plot(x, delta, marker="o", markersize=3.2, color=colour, markeredgecolor="black",
+                markeredgewidth=0.4, zorder=4)
 
 
 def plot(sweep: Sweep, width: str = WIDTH):
@@ -54,21 +67,17 @@ def plot(sweep: Sweep, width: str = WIDTH):
         runs = np.asarray(sweep.values(cell_key(cell))) - centre
         ax.scatter(x + _offsets(len(runs)), runs, s=5, color=colour, linewidth=0, alpha=0.55,
                    zorder=2)
-        mean, low, high = finite(cell["delta"]), finite(cell["ci_low"]), finite(cell["ci_high"])
-        if np.isfinite(low) and np.isfinite(high):
-            ax.errorbar(x, mean, yerr=[[mean - low], [high - mean]], fmt="none", ecolor=colour,
-                        elinewidth=1.0, capsize=1.5, capthick=0.8, zorder=3)
-        if np.isfinite(mean):
-            ax.plot(x, mean, marker="o", markersize=3.2, color=colour, markeredgecolor="black",
-                    markeredgewidth=0.4, zorder=4)
+        mark_delta(ax, x, cell)
 
-    labels = ["avg"] + [short_label(c) for c in cells]
+    # Diverged runs have no accuracy to draw, so the tick says how many there were.
+    labels = [label + (f", {diverged_text(row)} diverged" if row.get("n_diverged") else "")
+              for label, row in zip(["avg"] + [short_label(c) for c in cells], [base, *cells])]
     fit_xticks(ax, labels, 0.88 * fig.get_figwidth(), TICK_SIZE,
                stacked=[label.replace(", ", "\n") for label in labels])
     ax.tick_params(axis="x", length=1.5)
     ax.set_xlim(-0.6, len(cells) + 0.6)
     ax.set_ylabel("Δ vs avg mean (points)")
-    ax.set_xlabel("cell (α: max weight, β: min weight)")
+    ax.set_xlabel("cell (α: max weight, β: min weight)" if sweep.mix_cells else "cell")
     ax.set_title(("; " if width == "double" else "\n").join(sweep.baseline_caption), loc="left",
                  fontsize=6)
 

@@ -30,25 +30,28 @@ def unsupported(meta: Meta) -> str | None:
     return None if meta.result["cells"] else "no cell in these settings"
 
 
-def _matrix(meta: Meta) -> tuple[np.ndarray, list[list[str | None]]]:
-    """delta and verdict per (row, cell): row 0 is the pooled one, then the settings upwards."""
+def _matrix(meta: Meta) -> tuple[np.ndarray, list[list[str | None]], np.ndarray]:
+    """delta, verdict and whether a run diverged per (row, cell): row 0 is the pooled one, then
+    the settings upwards."""
     cells = meta.result["cells"]
     n = len(meta.result["settings"])
     delta = np.full((n + 1, len(cells)), np.nan)
+    diverged = np.zeros((n + 1, len(cells)), bool)
     verdicts: list[list[str | None]] = [[None] * len(cells) for _ in range(n + 1)]
     for j, cell in enumerate(cells):
         entries = [cell, *reversed(cell["studies"])]  # bottom to top
         for i, entry in enumerate(entries):
             verdicts[i][j] = entry["verdict"]
+            diverged[i, j] = entry["n_diverged"] > 0
             if entry["verdict"] not in (None, "insufficient"):
                 delta[i, j] = finite(entry["delta"])
-    return delta, verdicts
+    return delta, verdicts, diverged
 
 
 def plot(meta: Meta, width: str = WIDTH):
     result = meta.result
     cells = result["cells"]
-    delta, verdicts = _matrix(meta)
+    delta, verdicts, diverged = _matrix(meta)
     rows, cols = delta.shape
     fig = new_figure(width, min(rows * ROW + 1.1, 8.0))
     ax = fig.add_subplot()
@@ -77,6 +80,7 @@ def plot(meta: Meta, width: str = WIDTH):
         r, g, b, _ = cmap(norm(value))
         colour = "white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.45 else "black"
         text = f"{number(value, '+.2f')} {MARKS[verdict]}" if numbers else MARKS[verdict]
+        text += "†" if diverged[i, j] else ""
         ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=5, color=colour,
                 fontweight="bold" if i == 0 else "normal")
 
@@ -90,7 +94,8 @@ def plot(meta: Meta, width: str = WIDTH):
     for side in ("left", "bottom"):
         ax.spines[side].set_visible(False)
     key = [f"▲ better  ▼ worse  ≈ equivalent (±{result['margin']:g})  ? inconclusive",
-           f"hatched: too few runs   blank: not run   rows: {', '.join(result['group_by'])}"]
+           f"hatched: too few runs   blank: not run   rows: {', '.join(result['group_by'])}"
+           + ("   †: runs diverged" if diverged.any() else "")]
     fig.suptitle(("   " if width == "double" else "\n").join(key), x=0.01, ha="left",
                  fontsize=6, color=BASELINE_COLOR)  # over the whole width, labels included
     return fig

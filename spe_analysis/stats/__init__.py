@@ -7,8 +7,8 @@ rules and the claim), cells (records -> samples), correlation (seed pairing), an
 (all of it for one sweep), tables (CSV and Markdown); sequential (group-sequential
 boundaries and decisions), sequential_analysis (replaying a sequential sweep's looks),
 sequential_plan (its power and expected runs by simulation); meta (random-effects pooling
-across settings), across_settings (several settings -> spe.meta/1), meta_tables (its CSV and
-Markdown).
+across settings), meta_simulation (its error rates by simulation), across_settings (several
+settings -> spe.meta/1), meta_tables (its CSV and Markdown).
 """
 from .analysis import analyze, compare, sweep_spread
 from .cells import split_groups

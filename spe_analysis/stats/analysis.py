@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import choose, fraction, positive
 from . import corrections, effects, hypothesis, intervals
 from .cells import BASELINE, EXCLUSIONS, Cell, grid_order, load_samples
-from .verdicts import claim, verdict
+from .verdicts import DIVERGED, claim, count_divergences, verdict
 
 Samples = Mapping[int, float]  # seed -> value
 
@@ -22,8 +22,10 @@ def _finite(value) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
 
-def check_options(test: str, correction: str, margin: float, significance: float) -> None:
+def check_options(test: str, correction: str, margin: float, significance: float,
+                  diverged: str = "count") -> None:
     choose("test", test, hypothesis.TESTS)
+    choose("--diverged", diverged, DIVERGED)
     choose("correction", correction, corrections.CORRECTIONS)
     positive("--margin", margin)
     fraction("--significance", significance)
@@ -89,28 +91,43 @@ FLOATS = ("mean", "sd", "delta", "ci_low", "ci_high", "p_value", "p_adjusted", "
           "tost_p_adjusted", "hedges_g", "prob_superiority")
 
 
-def _output_row(row: dict, n_excluded: int) -> dict:
+def _output_row(row: dict, excluded: Mapping[str, int]) -> dict:
     out = {"pool": row["pool"], "alpha": row["alpha"], "beta": row["beta"], "n": row["n"]}
     if "n_pairs" in row:
         out["n_pairs"] = row["n_pairs"]
     for key in FLOATS:
         out[key] = _finite(row.get(key))
-    out.update(ci_method=row.get("ci_method"), verdict=row["verdict"], n_excluded=n_excluded)
+    out.update(ci_method=row.get("ci_method"), verdict=row["verdict"],
+               n_excluded=sum(excluded.values()), n_diverged=excluded.get("diverged", 0))
     return out
+
+
+def baseline_row(baseline: Samples, excluded: Mapping[str, int]) -> dict:
+    mean, sd = effects.mean_sd(_array(baseline))
+    return {"pool": BASELINE[0], "n": len(baseline), "mean": _finite(mean), "sd": _finite(sd),
+            "n_excluded": sum(excluded.values()), "n_diverged": excluded.get("diverged", 0)}
+
+
+def apply_divergences(rows: Sequence[dict], base: Mapping[str, Any], diverged: str) -> None:
+    """Cap each row's verdict for diverged runs (see verdicts.count_divergences), in place."""
+    if diverged == "count":
+        for row in rows:
+            row["verdict"] = count_divergences(row["verdict"], row["n_diverged"], base["n_diverged"])
 
 
 def compare(baseline: Samples, cells: Mapping[Cell, Samples], *, test: str = "welch",
             correction: str = "holm", margin: float = 0.5, significance: float = 0.05,
             excluded: Mapping[Cell, Mapping[str, int]] | None = None, power: float = 0.8,
-            unreadable: int = 0) -> dict[str, Any]:
+            unreadable: int = 0, diverged: str = "count") -> dict[str, Any]:
     """Every cell against the baseline: the CONTRACT.md ``spe stats --format json`` dictionary.
 
     ``baseline`` and each of ``cells`` map seed -> metric value; ``excluded`` counts the runs
     left out per cell and reason (a cell whose runs were all left out still gets a row),
-    ``unreadable`` the record files that could not be read (they belong to no cell).
+    ``unreadable`` the record files that could not be read (they belong to no cell);
+    ``diverged`` 'count' caps the verdicts of cells with diverged runs, 'exclude' does not.
     Cells come out in grid order; a BASELINE entry in ``cells`` is ignored.
     """
-    check_options(test, correction, margin, significance)
+    check_options(test, correction, margin, significance, diverged)
     excluded = excluded or {}
     rows = [_cell_row(cell, cells.get(cell, {}), baseline, test, margin)
             for cell in grid_order(set(cells) | set(excluded)) if cell != BASELINE]
@@ -118,24 +135,24 @@ def compare(baseline: Samples, cells: Mapping[Cell, Samples], *, test: str = "we
     for row in rows:
         row["verdict"] = verdict(row["sufficient"], row["delta"], row.get("p_adjusted"),
                                  row.get("tost_p_adjusted"), significance)
-    n_excluded = {cell: sum(reasons.values()) for cell, reasons in excluded.items()}
-    base_mean, base_sd = effects.mean_sd(_array(baseline))
-    base = {"pool": BASELINE[0], "n": len(baseline), "mean": _finite(base_mean),
-            "sd": _finite(base_sd), "n_excluded": n_excluded.get(BASELINE, 0)}
-    out_rows = [_output_row(row, n_excluded.get(_key(row), 0)) for row in rows]
+    base = baseline_row(baseline, excluded.get(BASELINE, {}))
+    out_rows = [_output_row(row, excluded.get(_key(row), {})) for row in rows]
+    apply_divergences(out_rows, base, diverged)
     totals = {reason: sum(c.get(reason, 0) for c in excluded.values()) for reason in EXCLUSIONS}
     totals["unreadable"] = unreadable
     sd = pooled_spread(baseline, cells)
     return {"test": test, "correction": correction, "margin": margin, "significance": significance,
-            "ci_level": 0.95, "baseline": base, "cells": out_rows,
+            "ci_level": 0.95, "diverged": diverged, "baseline": base, "cells": out_rows,
             "claim": claim(base, out_rows, test=test, correction=correction, margin=margin,
-                           significance=significance, sd=sd, power=power, excluded=totals),
+                           significance=significance, sd=sd, power=power, excluded=totals,
+                           diverged=diverged),
             "excluded": totals, "pooled_sd": sd}
 
 
 def analyze(records: Sequence[Mapping[str, Any]], metric: str = "final_test_acc",
             test: str = "welch", correction: str = "holm", margin: float = 0.5,
-            significance: float = 0.05, unreadable: int | None = None) -> dict[str, Any]:
+            significance: float = 0.05, unreadable: int | None = None, diverged: str = "count"
+            ) -> dict[str, Any]:
     """Run records of one sweep in, the ``spe stats --format json`` dictionary out.
 
     ``excluded.unreadable`` counts ``unreadable`` record files; by default those that
@@ -145,12 +162,13 @@ def analyze(records: Sequence[Mapping[str, Any]], metric: str = "final_test_acc"
     in more than pool/alpha/beta/seed can be split first with
     :func:`~spe_analysis.stats.cells.split_groups`.
     """
-    check_options(test, correction, margin, significance)
+    check_options(test, correction, margin, significance, diverged)
     baseline, values, excluded = load_samples(records, metric)
     if unreadable is None:
         unreadable = len(getattr(records, "unreadable", ()))
     result = compare(baseline, values, test=test, correction=correction, margin=margin,
-                     significance=significance, excluded=excluded, unreadable=unreadable)
+                     significance=significance, excluded=excluded, unreadable=unreadable,
+                     diverged=diverged)
     return {"metric": metric, **result, "group": {}}
 
 

@@ -11,10 +11,13 @@ from collections import Counter, defaultdict
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..errors import SpeError
+from ..pool_labels import pool_label, split_label
 
 Cell = tuple[str, float | None, float | None]
 BASELINE: Cell = ("avg", None, None)
-VARYING = ("pool", "alpha", "beta", "seed")  # what may differ between runs of one analysis
+# What may differ between runs of one analysis: the cell (pool with its parameter or a
+# user's pool's factory and version, alpha, beta) and the seed.
+VARYING = ("pool", "alpha", "beta", "seed", "pool_param", "pool_import", "pool_version")
 POOL_ORDER = ("mix", "max", "min", "avgmax", "learned")  # after the baseline; others follow by name
 EXCLUSIONS = ("failed", "diverged", "non_finite")
 # Config keys that only some pools read: a run of another pool is the same whatever the
@@ -27,7 +30,7 @@ POOL_SPECIFIC = {"pool_reg": ("learned",)}
 def cell_of(record: Mapping[str, Any]) -> Cell:
     config = record.get("config", {})
     alpha, beta = config.get("alpha"), config.get("beta")
-    return (config.get("pool"), None if alpha is None else float(alpha),
+    return (pool_label(config.get("pool"), config.get("pool_param")), None if alpha is None else float(alpha),
             None if beta is None else float(beta))
 
 
@@ -41,10 +44,11 @@ def grid_order(cells: Iterable[Cell]) -> list[Cell]:
     def key(cell: Cell):
         pool, alpha, beta = cell
         if cell == BASELINE:
-            return (0, 0, "", 0.0, 0.0)
+            return (0, 0, "", 0.0, 0.0, 0.0)
+        name, param = split_label(str(pool))  # lse:0.5 before lse:4, by value
         rank = POOL_ORDER.index(pool) if pool in POOL_ORDER else len(POOL_ORDER)
-        return (1, rank, str(pool), alpha if alpha is not None else 0.0,
-                beta if beta is not None else 0.0)
+        return (1, rank, name, param if param is not None else 0.0,
+                alpha if alpha is not None else 0.0, beta if beta is not None else 0.0)
     return sorted(set(cells), key=key)
 
 

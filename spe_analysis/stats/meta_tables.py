@@ -11,15 +11,16 @@ import io
 from typing import Any, Mapping
 
 from .across_settings import CI_NAMES, METHOD_NAMES
-from .across_settings import setting_labels
+from .across_settings import pooled_diverged, setting_labels
 from .tables import markdown_table, number, p_text, row_label
-from .verdicts import CORRECTION_NAMES
+from .verdicts import CORRECTION_NAMES, diverged_text
 
 COLUMNS = ("cell", "k", "delta", "95% CI", "p adj", "TOST p adj", "tau²", "I²", "Q p", "95% PI",
            "verdict")
 CSV_FIELDS = ("pool", "alpha", "beta", "setting", "k", "n", "n_baseline", "delta", "variance",
               "se", "ci_low", "ci_high", "p", "p_adjusted", "tost_p", "tost_p_adjusted", "tau2",
-              "i2", "q", "q_p", "pi_low", "pi_high", "verdict")
+              "i2", "q", "q_p", "pi_low", "pi_high", "verdict", "n_diverged", "n_diverged_baseline",
+              "stopped_at_look")
 POOLED = "pooled"
 
 
@@ -34,9 +35,17 @@ def _interval(low: float | None, high: float | None) -> str:
     return "-" if low is None else f"{low:+.2f} to {high:+.2f}"
 
 
+def columns(result: Mapping[str, Any]) -> tuple[str, ...]:
+    """COLUMNS, with 'diverged' after 'k' wherever a run of a cell diverged."""
+    if not any(c["n_diverged"] for c in result["cells"]):
+        return COLUMNS
+    return COLUMNS[:2] + ("diverged",) + COLUMNS[2:]
+
+
 def display_rows(result: Mapping[str, Any]) -> list[dict[str, str]]:
-    """One row per cell, a dict of COLUMNS -> display string (the pooled numbers)."""
-    return [{"cell": row_label(c), "k": str(c["k"]), "delta": number(c["delta"], "+.2f"),
+    """One row per cell, a dict of :func:`columns` -> display string (the pooled numbers)."""
+    return [{"cell": row_label(c), "k": str(c["k"]), "diverged": pooled_diverged(c),
+             "delta": number(c["delta"], "+.2f"),
              "95% CI": _interval(c["ci_low"], c["ci_high"]), "p adj": p_text(c["p_adjusted"]),
              "TOST p adj": p_text(c["tost_p_adjusted"]), "tau²": number(c["tau2"], ".3f"),
              "I²": "-" if c["i2"] is None else f"{100 * c['i2']:.0f}%", "Q p": p_text(c["q_p"]),
@@ -55,7 +64,8 @@ def setting_rows(result: Mapping[str, Any]) -> list[dict[str, str]]:
         row = {"cell": row_label(cell)}
         for study in cell["studies"]:
             delta = "" if study["delta"] is None else f"{study['delta']:+.2f} "
-            row[labels[study["setting"]]] = "-" if study["verdict"] is None else delta + study["verdict"]
+            diverged = f" ({diverged_text(study)} diverged)" if study["n_diverged"] else ""
+            row[labels[study["setting"]]] = "-" if study["verdict"] is None else delta + study["verdict"] + diverged
         rows.append(row)
     return rows
 
@@ -67,13 +77,14 @@ def baselines(result: Mapping[str, Any]) -> str:
         base = s["baseline"]
         mean = number(base["mean"], ".2f")
         spread = f" ± {base['sd']:.2f}" if base["sd"] is not None else ""
-        parts.append(f"{labels[s['name']]} {mean}{spread} (n = {base['n']})")
+        diverged = f", {base['n_diverged']} diverged" if base["n_diverged"] else ""
+        parts.append(f"{labels[s['name']]} {mean}{spread} (n = {base['n']}{diverged})")
     return "Baselines (avg, mean ± sd): " + "; ".join(parts) + "."
 
 
 def to_markdown(result: Mapping[str, Any]) -> str:
     """Title, the pooled table, the per-setting table, the baselines and the claim."""
-    return (f"**{title(result)}**\n\n{markdown_table(COLUMNS, display_rows(result))}\n\n"
+    return (f"**{title(result)}**\n\n{markdown_table(columns(result), display_rows(result))}\n\n"
             f"Each setting alone (delta, spe stats verdict):\n\n"
             f"{markdown_table(setting_columns(result), setting_rows(result))}\n\n"
             f"{baselines(result)}\n\n{result['claim']['statement']}\n")

@@ -14,11 +14,13 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from . import effects, intervals
-from .analysis import Samples, _array, _cell_row, _finite, _output_row, pooled_spread
+from . import intervals
+from ..errors import choose
+from .analysis import Samples, _cell_row, _output_row, apply_divergences, baseline_row, pooled_spread
 from .cells import BASELINE, EXCLUSIONS, Cell, cell_label, cell_of, load_samples
 from .sequential import CONTINUE, SPENDING_NAMES, Design, decide
-from .verdicts import claim, verdict
+from .tables import level_text
+from .verdicts import DIVERGED, claim, verdict
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ def _sequential_row(cell: Cell, stop: Stop, values: Samples, baseline: Samples, 
         row = _cell_row(cell, values, baseline, "welch", design.margin)
         row["verdict"] = "inconclusive" if row["sufficient"] else "insufficient"
         row.update(p_adjusted=None, tost_p_adjusted=None)
-        return {**row, "look": None}
+        return {**row, "look": None, "n_baseline": len(baseline)}
     look_seeds = set(seeds[:design.looks[look]])
     row = _cell_row(cell, {s: v for s, v in values.items() if s in look_seeds},
                     {s: v for s, v in baseline.items() if s in look_seeds}, "welch", design.margin)
@@ -92,9 +94,13 @@ def _sequential_row(cell: Cell, stop: Stop, values: Samples, baseline: Samples, 
         b = _values(baseline, sorted(look_seeds))
         row["ci_low"], row["ci_high"] = intervals.t_interval(a, b, 1.0 - design.nominal_p[look])
         row["ci_method"] = "rci"
+        # The interval TOST decided on: inside ±margin exactly when both one-sided Welch tests
+        # cross the look's one-sided boundary, so a cell is `equivalent` exactly when it fits.
+        row["equivalence_ci_low"], row["equivalence_ci_high"] = intervals.t_interval(
+            a, b, 1.0 - 2.0 * design.nominal_p_equivalence[look])
     row["verdict"] = verdict(row["sufficient"], row["delta"], row.get("p_adjusted"),
                              row.get("tost_p_adjusted"), design.alpha)
-    return {**row, "look": look}
+    return {**row, "look": look, "n_baseline": len(look_seeds & set(baseline))}
 
 
 def _statement(design: Design, rows: Sequence[Mapping[str, Any]], stops: Mapping[Cell, Stop]) -> str:
@@ -109,7 +115,10 @@ def _statement(design: Design, rows: Sequence[Mapping[str, Any]], stops: Mapping
             continue
         k = stop.look
         ci = ("" if row["ci_low"] is None else
-              f", repeated CI {row['ci_low']:+.2f} to {row['ci_high']:+.2f}")
+              f", repeated CI {row['ci_low']:+.2f} to {row['ci_high']:+.2f} (two-sided, per-look "
+              f"level {level_text(row['ci_level'])}), equivalence interval {row['equivalence_ci_low']:+.2f} "
+              f"to {row['equivalence_ci_high']:+.2f} (per-look level {level_text(row['equivalence_ci_level'])}, "
+              f"inside ±{design.margin:g} exactly when equivalent)")
         parts.append(f"{cell_label(cell)} stopped at look {k + 1} ({design.looks[k]} seeds, "
                      f"|z| >= {design.z[k]:.2f}, nominal p {design.nominal_p[k]:.2g}): "
                      f"{row['verdict']}{ci}")
@@ -124,42 +133,52 @@ def _statement(design: Design, rows: Sequence[Mapping[str, Any]], stops: Mapping
 def compare_sequential(baseline: Samples, cells: Mapping[Cell, Samples],
                        recorded: Mapping[Cell, set[int]], design: Design, seeds: Sequence[int],
                        compared: Sequence[Cell], excluded: Mapping[Cell, Mapping[str, int]] | None = None,
-                       unreadable: int = 0) -> dict[str, Any]:
+                       unreadable: int = 0, diverged: str = "count") -> dict[str, Any]:
     """The ``spe stats --format json`` dictionary of a sequential sweep, with ``sequential``
-    and per cell ``stopped_at_look`` (1-based; null while open), its ``boundary`` and ``nominal_p``."""
+    and per cell ``stopped_at_look`` (1-based; null while open), its ``boundary`` and
+    ``nominal_p``, the per-look levels ``ci_level`` of the repeated CI and
+    ``equivalence_ci_level`` of the interval TOST decided on (``equivalence_ci_low/high``).
+    The top-level ``ci_level`` is null: every cell has its own; together the repeated CIs
+    cover with ``simultaneous_level`` 1 - alpha."""
+    choose("--diverged", diverged, DIVERGED)
     excluded = excluded or {}
     stops = replay(baseline, cells, recorded, design, seeds, compared)
-    n_excluded = {cell: sum(reasons.values()) for cell, reasons in excluded.items()}
     rows = []
     for cell in compared:
         row = _sequential_row(cell, stops[cell], cells.get(cell, {}), baseline, design, seeds)
-        out = _output_row(row, n_excluded.get(cell, 0))
+        out = _output_row(row, excluded.get(cell, {}))
         look = row["look"]
-        out.update(stopped_at_look=None if stops[cell].open else stops[cell].look + 1,
+        tested = look is not None and row["sufficient"]
+        out.update(n_baseline=row["n_baseline"],
+                   stopped_at_look=None if stops[cell].open else stops[cell].look + 1,
                    look_seeds=None if look is None else design.looks[look],
                    boundary=None if look is None else float(design.z[look]),
-                   nominal_p=None if look is None else float(design.nominal_p[look]))
+                   nominal_p=None if look is None else float(design.nominal_p[look]),
+                   ci_level=float(1.0 - design.nominal_p[look]) if tested else None,
+                   equivalence_ci_low=row.get("equivalence_ci_low"),
+                   equivalence_ci_high=row.get("equivalence_ci_high"),
+                   equivalence_ci_level=float(1.0 - 2.0 * design.nominal_p_equivalence[look]) if tested else None)
         rows.append(out)
-    base_mean, base_sd = effects.mean_sd(_array(baseline))
-    base = {"pool": BASELINE[0], "n": len(baseline), "mean": _finite(base_mean), "sd": _finite(base_sd),
-            "n_excluded": n_excluded.get(BASELINE, 0)}
+    base = baseline_row(baseline, excluded.get(BASELINE, {}))
+    apply_divergences(rows, base, diverged)
     totals = {reason: sum(c.get(reason, 0) for c in excluded.values()) for reason in EXCLUSIONS}
     totals["unreadable"] = unreadable
     sd = pooled_spread(baseline, cells)
     verdicts = claim(base, rows, test="welch", correction="bonferroni", margin=design.margin,
-                     significance=design.alpha, sd=sd, excluded=totals)
+                     significance=design.alpha, sd=sd, excluded=totals, diverged=diverged)
     verdicts["statement"] += " " + _statement(design, rows, stops)
     return {"test": "welch", "correction": "bonferroni", "margin": design.margin,
-            "significance": design.alpha, "ci_level": 1.0 - design.alpha, "baseline": base, "cells": rows,
+            "significance": design.alpha, "ci_level": None, "simultaneous_level": 1.0 - design.alpha,
+            "diverged": diverged, "baseline": base, "cells": rows,
             "claim": verdicts, "excluded": totals, "pooled_sd": sd, "sequential": design.to_json()}
 
 
 def analyze_sequential(records: Sequence[Mapping[str, Any]], design: Design, seeds: Sequence[int],
-                       compared: Sequence[Cell], metric: str = "final_test_acc", unreadable: int = 0
-                       ) -> dict[str, Any]:
+                       compared: Sequence[Cell], metric: str = "final_test_acc", unreadable: int = 0,
+                       diverged: str = "count") -> dict[str, Any]:
     """Run records of a sequential sweep in, the ``spe stats --format json`` dictionary out
     (``compared``: the design's cells besides the baseline; ``seeds``: in look order)."""
     baseline, values, excluded = load_samples(records, metric)
     result = compare_sequential(baseline, values, recorded_seeds(records), design, seeds, compared,
-                                excluded, unreadable)
+                                excluded, unreadable, diverged)
     return {"metric": metric, **result, "group": {}}

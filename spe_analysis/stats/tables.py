@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from typing import Any, Mapping, Sequence
 
 from .cells import cell_label
-from .verdicts import CORRECTION_NAMES, TEST_NAMES
+from .verdicts import CORRECTION_NAMES, TEST_NAMES, diverged_text
 
 COLUMNS = ("cell", "n", "mean", "sd", "delta", "95% CI", "p", "p adj", "TOST p adj", "g",
            "P(sup)", "verdict")
 PAIRING_COLUMNS = ("cell", "pairs", "r", "variance ratio")
 CSV_FIELDS = ("pool", "alpha", "beta", "n", "mean", "sd", "delta", "ci_low", "ci_high",
               "ci_method", "p_value", "p_adjusted", "tost_p", "tost_p_adjusted", "hedges_g",
-              "prob_superiority", "verdict", "n_excluded")
+              "prob_superiority", "verdict", "n_excluded", "n_diverged")
 PAIRING_FIELDS = ("pool", "alpha", "beta", "n_pairs", "r", "variance_ratio")
 
 
@@ -41,20 +42,47 @@ def title(result: Mapping[str, Any]) -> str:
             f"significance {result['significance']:g}")
 
 
+def level_text(level: float) -> str:
+    """A confidence level as a percentage with the digits that tell it from 100%: 0.99955 as
+    '99.955%', 0.95 as '95%'."""
+    digits = max(0, math.ceil(-math.log10(max(1.0 - level, 1e-12))) - 1)
+    text = f"{100 * level:.{digits}f}"
+    return (text.rstrip("0").rstrip(".") if "." in text else text) + "%"
+
+
+def columns(results: Sequence[Mapping[str, Any]] | Mapping[str, Any]) -> tuple[str, ...]:
+    """COLUMNS, with 'diverged' (k/n runs per cell) after 'n' wherever a run diverged."""
+    results = [results] if isinstance(results, Mapping) else results
+    rows = [row for r in results for row in (r["baseline"], *r["cells"])]
+    if not any(row.get("n_diverged") for row in rows):
+        return COLUMNS
+    return COLUMNS[:2] + ("diverged",) + COLUMNS[2:]
+
+
+def _interval(cell: Mapping[str, Any]) -> str:
+    """'-0.54 to +0.27 (t)'; a repeated CI also gives the interval TOST used, and both levels."""
+    if cell["ci_low"] is None:
+        return "-"
+    if cell.get("equivalence_ci_low") is None:
+        return f"{cell['ci_low']:+.2f} to {cell['ci_high']:+.2f} ({cell['ci_method']})"
+    return (f"{cell['ci_low']:+.2f} to {cell['ci_high']:+.2f} (rci {level_text(cell['ci_level'])}; "
+            f"TOST {cell['equivalence_ci_low']:+.2f} to {cell['equivalence_ci_high']:+.2f}, "
+            f"{level_text(cell['equivalence_ci_level'])})")
+
+
 def display_rows(result: Mapping[str, Any]) -> list[dict[str, str]]:
-    """Baseline then cells, each a dict of COLUMNS -> display string."""
+    """Baseline then cells, each a dict of :func:`columns` -> display string."""
     base = result["baseline"]
-    rows = [{"cell": "avg (baseline)", "n": str(base["n"]), "mean": number(base["mean"], ".2f"),
-             "sd": number(base["sd"], ".2f"), "verdict": "baseline"}]
+    rows = [{"cell": "avg (baseline)", "n": str(base["n"]), "diverged": diverged_text(base),
+             "mean": number(base["mean"], ".2f"), "sd": number(base["sd"], ".2f"), "verdict": "baseline"}]
     for cell in result["cells"]:
-        ci = "-" if cell["ci_low"] is None else (
-            f"{cell['ci_low']:+.2f} to {cell['ci_high']:+.2f} ({cell['ci_method']})")
-        rows.append({"cell": row_label(cell), "n": str(cell["n"]), "mean": number(cell["mean"], ".2f"),
+        rows.append({"cell": row_label(cell), "n": str(cell["n"]), "diverged": diverged_text(cell),
+                     "mean": number(cell["mean"], ".2f"),
                      "sd": number(cell["sd"], ".2f"), "delta": number(cell["delta"], "+.2f"),
-                     "95% CI": ci, "p": p_text(cell["p_value"]), "p adj": p_text(cell["p_adjusted"]),
+                     "95% CI": _interval(cell), "p": p_text(cell["p_value"]), "p adj": p_text(cell["p_adjusted"]),
                      "TOST p adj": p_text(cell["tost_p_adjusted"]), "g": number(cell["hedges_g"], "+.2f"),
                      "P(sup)": number(cell["prob_superiority"], ".2f"), "verdict": cell["verdict"]})
-    return [{c: row.get(c, "") for c in COLUMNS} for row in rows]
+    return [{c: row.get(c, "") for c in columns(result)} for row in rows]
 
 
 def pairing_rows(result: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -70,7 +98,7 @@ def markdown_table(columns: Sequence[str], rows: Sequence[Mapping[str, str]]) ->
 
 def to_markdown(results: Sequence[Mapping[str, Any]]) -> str:
     """One section per result: a title line, the table (baseline on top), the claim statement."""
-    return "\n\n".join(f"**{title(r)}**\n\n{markdown_table(COLUMNS, display_rows(r))}\n\n"
+    return "\n\n".join(f"**{title(r)}**\n\n{markdown_table(columns(r), display_rows(r))}\n\n"
                        f"{r['claim']['statement']}" for r in results) + "\n"
 
 

@@ -5,6 +5,11 @@ test: fewer than 2 seeds present in both); ``better`` / ``worse`` when its corre
 p-value is below the significance level and delta is positive / negative; else
 ``equivalent`` when its corrected TOST p-value is below the level; else ``inconclusive``.
 The claim holds when at least one ``mix`` cell is better or equivalent.
+
+Diverged runs (the loss became non-finite) are outcomes of the method, not missing data, so
+leaving them out must never make a cell look good (:func:`count_divergences`): a cell with a
+diverged run is at most ``inconclusive`` (``worse`` stays), and while the baseline has one no
+cell is ``equivalent``; ``--diverged exclude`` only leaves them out, as missing runs.
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from .cells import cell_label
 from .planning import comparison_alpha, seeds_to_resolve
 
 VERDICTS = ("better", "equivalent", "worse", "inconclusive", "insufficient")
+from ..names import DIVERGED  # --diverged: count them against the cell, or leave them out
 TEST_NAMES = {"welch": "Welch t test", "paired": "paired t test (by seed)",
               "mannwhitney": "Mann-Whitney U test", "permutation": "permutation test"}
 CORRECTION_NAMES = {"holm": "Holm-corrected", "bh": "Benjamini-Hochberg-corrected",
@@ -35,6 +41,36 @@ def verdict(sufficient: bool, delta: float | None, p_adjusted: float | None,
     return "inconclusive"
 
 
+def count_divergences(verdict: str, cell_diverged: int, baseline_diverged: int) -> str:
+    """The verdict once diverged runs count: ``better`` needs no diverged run in the cell (its
+    survivors would flatter it), ``equivalent`` none in either arm (the arms already differ)."""
+    if verdict == "better" and cell_diverged or verdict == "equivalent" and (cell_diverged or baseline_diverged):
+        return "inconclusive"
+    return verdict
+
+
+def diverged_text(row: Mapping[str, Any]) -> str:
+    """'1/5': the runs of a cell (or study) that diverged, of its usable and diverged runs
+    (failed runs are the machinery's, not outcomes of the method)."""
+    return f"{row['n_diverged']}/{row['n'] + row['n_diverged']}"
+
+
+def _divergences(baseline: Mapping[str, Any], cells: Sequence[Mapping[str, Any]], diverged: str) -> str:
+    """The sentence that names every cell with diverged runs and what they did to its verdict."""
+    hit = [row for row in cells if row.get("n_diverged")]
+    base = baseline.get("n_diverged", 0)
+    if not hit and not base:
+        return ""
+    names = ([f"avg {diverged_text(baseline)}"] if base else []) + [
+        f"{cell_label(_cell(row))} {diverged_text(row)}" for row in hit]
+    if diverged == "exclude":
+        return (f"Runs that diverged (left out as missing, --diverged exclude): {', '.join(names)}.")
+    rule = ("a cell with a diverged run is at most inconclusive, and while avg has one no cell is "
+            "equivalent" if base else "a cell with a diverged run is at most inconclusive")
+    return (f"Runs that diverged: {', '.join(names)}; a divergence is an outcome of the pooling, "
+            f"not missing data, so {rule} (worse stays; --diverged exclude leaves them out instead).")
+
+
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
@@ -45,7 +81,8 @@ def _cell(row: Mapping[str, Any]) -> tuple:
 
 def claim(baseline: Mapping[str, Any], cells: Sequence[Mapping[str, Any]], *, test: str,
           correction: str, margin: float, significance: float, sd: float | None,
-          power: float = 0.8, excluded: Mapping[str, int] | None = None) -> dict[str, Any]:
+          power: float = 0.8, excluded: Mapping[str, int] | None = None,
+          diverged: str = "count") -> dict[str, Any]:
     """Counts per verdict, whether the claim holds, and a plain-language statement of it."""
     counts = {v: sum(row["verdict"] == v for row in cells) for v in VERDICTS}
     mix = [row for row in cells if row["pool"] == "mix"]
@@ -93,6 +130,8 @@ def claim(baseline: Mapping[str, Any], cells: Sequence[Mapping[str, Any]], *, te
         parts = ", ".join(f"{count} {reason.replace('non_finite', 'without a finite metric')}"
                           for reason, count in excluded.items() if count)
         sentences.append(f"{_plural(left_out, 'run')} left out ({parts}).")
+    if divergences := _divergences(baseline, cells, diverged):
+        sentences.append(divergences)
     if unreadable:
         sentences.append(f"{_plural(unreadable, 'record file')} could not be read and "
                          f"{'was' if unreadable == 1 else 'were'} left out.")

@@ -59,7 +59,7 @@ def quick_timing(config: RunConfig, device: str, data_dir: str | None, threads: 
     if trainer is None:
         from ..training import train_run as trainer
     n_train = train_images(config, data_dir)
-    probe = replace(config, epochs=1, train_subset=min(n_train, QUICK_IMAGES), val_split=None)
+    probe = replace(config, epochs=1, train_subset=min(n_train, QUICK_IMAGES), val_split=None, tta=None)
     with tempfile.TemporaryDirectory(prefix="spe-timing-") as tmp:
         record = trainer(probe, tmp, device=device, data_dir=data_dir, threads=threads)
     speed = (record.get("metrics") or {}).get("images_per_second")

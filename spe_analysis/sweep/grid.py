@@ -1,4 +1,5 @@
-"""Parsing the sweep's axes: GRID (``start:stop:step`` or a comma list), seeds, extra pools.
+"""Parsing the sweep's axes: GRID (``start:stop:step`` or a comma list), mix cells, seeds,
+extra pools.
 
 Grid points are computed in decimal arithmetic so that ``0:1:0.1`` yields exactly 0.3, not
 0.30000000000000004: the points become alpha/beta of run configs, and a float that is off in
@@ -11,8 +12,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Iterable
 
 from ..config import check_seed
-from ..errors import SpeError, choose
-from ..names import EXTRA_POOLS, GRID_HELP
+from ..errors import SpeError
+from ..names import EXTRA_POOLS, GRID_HELP, MIXES_HELP
+from ..pool_labels import pool_label
 
 MAX_GRID_POINTS = 10_000  # a typo like 0:1:1e-9 should fail fast, not fill memory
 
@@ -81,6 +83,25 @@ def _distinct(name: str, points: list[float]) -> list[float]:
     return points
 
 
+
+
+def parse_mixes(value: str | Iterable) -> list[list[float]]:
+    """The (alpha, beta) cells of ``--mixes``: ``A:B,A:B`` or a TOML list of [A, B] pairs."""
+    if isinstance(value, str):
+        items = [item.split(":") for item in value.split(",") if item.strip()]
+    else:
+        try:
+            items = [[str(v) for v in pair] for pair in value]
+        except TypeError:
+            raise SpeError(f"mixes: expected {MIXES_HELP}, got {value!r}") from None
+    if not items or any(len(pair) != 2 for pair in items):
+        raise SpeError(f"mixes: expected {MIXES_HELP}, got {value!r}")
+    pairs = [[_point("mixes", _number("mixes", a)), _point("mixes", _number("mixes", b))] for a, b in items]
+    if len({tuple(p) for p in pairs}) != len(pairs):
+        raise SpeError("mixes: a pair appears twice; list each alpha:beta once")
+    return pairs
+
+
 def parse_seeds(value: str | int | Iterable) -> list[int]:
     """``5`` means seeds 0..4; ``0,1,2`` (or a TOML list) names the seeds themselves."""
     if isinstance(value, bool):
@@ -119,11 +140,20 @@ def _integer(text: str) -> int:
 
 
 def parse_pools(value: str | Iterable | None) -> list[str]:
-    """The extra pools of ``--also`` (comma list or TOML list), each checked by name."""
+    """The extra pools of ``--also`` (comma list or TOML list) as labels ('lse:4', 'dct'),
+    each checked, written one way (``lse:4.0`` is ``lse:4``) and listed once."""
+    from ..pooling import resolve_pool  # here: pooling imports torch, --help needs none
+
     if value is None:
         return []
     items = value.split(",") if isinstance(value, str) else list(value)
-    pools = [str(p).strip() for p in items if str(p).strip()]
-    for pool in pools:
-        choose("pool for --also", pool, EXTRA_POOLS)
+    pools = []
+    for item in (str(p).strip() for p in items):
+        if item in ("avg", "mix"):
+            raise SpeError(f"--also {item}: " + ("the avg baseline is always run" if item == "avg" else
+                           "mix cells come from --alpha-grid and --beta-grid")
+                           + f"; accepted: {', '.join(EXTRA_POOLS)}")
+        if item:
+            fields = resolve_pool(item)
+            pools.append(pool_label(fields["pool"], fields["pool_param"]))
     return list(dict.fromkeys(pools))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..config import RunConfig
+from ..pool_labels import pool_label
 from ..errors import SpeError
 from ..atomic import atomic_write_text
 from ..records import read_record, record_path, runs_dir, utc_now, write_record
@@ -177,8 +178,8 @@ class Plan:
         """One row per cell: pool, alpha, beta, runs, and how many are done / failed / to run."""
         rows: dict[tuple, dict[str, Any]] = {}
         for config in self.configs:
-            key = (config.pool, config.alpha, config.beta)
-            row = rows.setdefault(key, {"pool": config.pool, "alpha": config.alpha, "beta": config.beta,
+            pool = pool_label(config.pool, config.pool_param)
+            row = rows.setdefault((pool, config.alpha, config.beta), {"pool": pool, "alpha": config.alpha, "beta": config.beta,
                                         "runs": 0, "done": 0, "failed": 0, "to run": 0})
             record = self.records[config.run_id]
             status = (record or {}).get("status")

@@ -15,6 +15,7 @@ import tomllib
 
 from ..config import RunConfig
 from ..errors import SpeError
+from ..pool_labels import pool_label
 from ..stats.cells import BASELINE, cell_label, collect
 from ..stats.sequential import DECISIONS
 from ..stats.sequential_analysis import analyze_sequential, recorded_seeds, replay
@@ -41,7 +42,8 @@ def frontier(spec: SweepSpec, cell_stops: dict, to_the_end: bool = False) -> lis
                 for cell, stop in cell_stops.items()}
     seeds_of[BASELINE] = max(seeds_of.values(), default=looks[0])
     first = {cell: set(spec.seeds[:n]) for cell, n in seeds_of.items()}
-    return [c for c in spec.configs() if c.seed in first.get((c.pool, c.alpha, c.beta), ())]
+    return [c for c in spec.configs()
+            if c.seed in first.get((pool_label(c.pool, c.pool_param), c.alpha, c.beta), ())]
 
 
 def run_until_decided(spec: SweepSpec, out_dir: str | os.PathLike, executor, *, retry_failed: bool = False,
@@ -120,7 +122,7 @@ def sequential_spec(out_dir: str | os.PathLike) -> SweepSpec | None:
 
 
 def analyze(spec: SweepSpec, records, metric: str = METRIC, test: str = "welch", unreadable: int = 0,
-            **given: float) -> dict:
+            diverged: str = "count", **given: float) -> dict:
     """``spe stats`` on a sequential sweep: the replay of its design, as the sweep stopped it.
 
     ``given`` holds the margin and significance the user asked for explicitly: they must be
@@ -132,4 +134,5 @@ def analyze(spec: SweepSpec, records, metric: str = METRIC, test: str = "welch",
         if value != getattr(spec, name):
             raise SpeError(f"this sweep's design has --{name} {getattr(spec, name):g}, which decided when its "
                            f"cells stopped; add --fixed-design to analyse its runs with --{name} {value:g}")
-    return analyze_sequential(records, spec.design(), spec.seeds, spec.cells()[1:], metric, unreadable)
+    return analyze_sequential(records, spec.design(), spec.seeds, spec.cells()[1:], metric, unreadable,
+                              diverged)

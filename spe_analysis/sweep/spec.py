@@ -21,14 +21,14 @@ import tomli_w
 from ..config import RunConfig, constant_mix, resolve_config
 from ..errors import SpeError
 from ..stats.sequential import Design, parse_looks
-from .grid import parse_grid, parse_pools, parse_seeds
+from .grid import parse_grid, parse_mixes, parse_pools, parse_seeds
 
 SCHEMA = "spe.sweep/1"
 SPEC_FILE = "sweep.toml"
 DEFAULT_SEEDS = 5
-PER_RUN_KEYS = ("pool", "alpha", "beta", "seed")  # what varies between the runs of a sweep
+PER_RUN_KEYS = ("pool", "alpha", "beta", "seed", "pool_param", "pool_import", "pool_version")  # vary per run
 TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in PER_RUN_KEYS)
-EXTENT_KEYS = ("alpha_grid", "beta_grid", "seeds", "also", "include_zero")
+EXTENT_KEYS = ("alpha_grid", "beta_grid", "mixes", "seeds", "also", "include_zero")
 # How and where runs execute: never part of a run's identity, never compared on resume.
 EXECUTION_KEYS = {"device": str, "data_dir": str, "workers": (int, str), "threads": int,
                   "executor": str, "ray_address": str, "num_cpus": (int, float),
@@ -57,6 +57,7 @@ class SweepSpec:
     spending: str = "obf"
     significance: float = 0.05  # family-wise, two-sided
     margin: float = 0.5  # equivalence margin of the design's TOST
+    mixes: list[list[float]] | None = None  # only these [alpha, beta] cells of the grid; None: all
 
     def design_options(self) -> dict[str, Any]:
         """The sequential design as sweep.toml keys; empty for a fixed sweep."""
@@ -77,7 +78,8 @@ class SweepSpec:
     def cells(self) -> list[Cell]:
         """The avg baseline, the extra pools, then the mix cells alpha-major."""
         mix = [("mix", a, b) for a in self.alpha_grid for b in self.beta_grid
-               if self.include_zero or not constant_mix(a, b)]
+               if ([a, b] in self.mixes if self.mixes is not None
+                   else self.include_zero or not constant_mix(a, b))]
         return [("avg", None, None)] + [(p, None, None) for p in self.also] + mix
 
     def configs(self) -> list[RunConfig]:
@@ -87,7 +89,8 @@ class SweepSpec:
                 for seed in self.seeds for pool, alpha, beta in self.cells()]
 
     def extent(self) -> dict[str, Any]:
-        return {"alpha_grid": self.alpha_grid, "beta_grid": self.beta_grid, "seeds": self.seeds,
+        mixes = {} if self.mixes is None else {"mixes": self.mixes}  # absent: as before it existed
+        return {"alpha_grid": self.alpha_grid, "beta_grid": self.beta_grid, **mixes, "seeds": self.seeds,
                 "also": self.also, "include_zero": self.include_zero}
 
     def to_toml(self) -> str:
@@ -111,6 +114,8 @@ class SweepSpec:
             self, alpha_grid=sorted({*self.alpha_grid, *other.alpha_grid}),
             beta_grid=sorted({*self.beta_grid, *other.beta_grid}),
             seeds=sorted({*self.seeds, *other.seeds}),
+            mixes=(None if self.mixes is None or other.mixes is None
+                   else self.mixes + [m for m in other.mixes if m not in self.mixes]),
             also=list(dict.fromkeys([*self.also, *other.also])),
             include_zero=self.include_zero or other.include_zero)
 
@@ -162,20 +167,32 @@ def read_config(path: str | Path) -> dict[str, Any]:
 def build_spec(options: Mapping[str, Any]) -> SweepSpec:
     """A SweepSpec from flat options (config file merged with flags); None means unset."""
     options = {k: v for k, v in options.items() if v is not None}
-    for key in ("alpha_grid", "beta_grid"):
-        if key not in options:
-            raise SpeError(f"--{key.replace('_', '-')} is required (GRID: e.g. 0:1:0.25 or 0,0.5,1)")
+    mixes = parse_mixes(options["mixes"]) if "mixes" in options else None
+    if mixes is not None:  # the grids are the pairs' alphas and betas unless given
+        options.setdefault("alpha_grid", sorted({a for a, _ in mixes}))
+        options.setdefault("beta_grid", sorted({b for _, b in mixes}))
+    also = parse_pools(options.get("also"))
+    # Without mix cells (both grids left out, or empty in a sweep.toml) --also names the cells.
+    grids = [k for k in ("alpha_grid", "beta_grid") if options.get(k) not in (None, [])]
+    if len(grids) == 1 or not (grids or also):
+        missing = next(k for k in ("alpha_grid", "beta_grid") if k not in grids)
+        raise SpeError(f"--{missing.replace('_', '-')} is required (GRID: e.g. 0:1:0.25 or 0,0.5,1)"
+                       + ("" if grids else "; a sweep of other pools alone names them with --also"))
     train = {k: options[k] for k in TRAIN_KEYS if k in options}
     design = _design(options)
     seeds = parse_seeds(options.get("seeds", design["looks"][-1] if design else DEFAULT_SEEDS))
     if design and len(seeds) != design["looks"][-1]:
         raise SpeError(f"--seeds names {len(seeds)} seeds but the last look needs {design['looks'][-1]}; "
                        "leave --seeds out with --until-decided (seeds 0 to max-1 are used)")
+    alpha_grid = parse_grid(options["alpha_grid"], "alpha-grid") if grids else []
+    beta_grid = parse_grid(options["beta_grid"], "beta-grid") if grids else []
+    off_grid = [f"{a:g}:{b:g}" for a, b in mixes or () if a not in alpha_grid or b not in beta_grid]
+    if off_grid:
+        raise SpeError(f"mixes {', '.join(off_grid)} lie off the alpha/beta grids; leave the grids out with --mixes")
     return SweepSpec(
-        alpha_grid=parse_grid(options["alpha_grid"], "alpha-grid"),
-        beta_grid=parse_grid(options["beta_grid"], "beta-grid"),
+        alpha_grid=alpha_grid, beta_grid=beta_grid, mixes=mixes,
         seeds=seeds,
-        also=parse_pools(options.get("also")),
+        also=also,
         include_zero=bool(options.get("include_zero", False)),
         base=resolve_config(**train, pool="avg", seed=0), **design)
 
