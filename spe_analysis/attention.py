@@ -29,6 +29,7 @@ import math
 import torch
 from torch import nn
 
+from . import names
 from .errors import SpeError, choose, positive_int
 from .pooling import GlobalPool, global_max, make_pool
 
@@ -102,7 +103,7 @@ class SPEM(nn.Module):
 
 HOSTS = {"none": lambda channels, pool: nn.Identity(), "se": SE, "spem": SPEM, "eca": ECA,
          "cbam": CBAMChannel}
-ATTENTION_NAMES = tuple(HOSTS)
+ATTENTION_NAMES = names.registered("attention", names.ATTENTION_NAMES, HOSTS)
 
 
 def make_attention(name: str, channels: int, pool="avg", alpha=None, beta=None) -> nn.Module:

@@ -133,6 +133,20 @@ def _integer(name: str, value: Any) -> int:
     return int(number)
 
 
+def check_seed(value: Any) -> int:
+    """A run's seed, for spe train as for every seed of spe sweep: a whole number, at least 0."""
+    seed = _integer("seed", value)
+    if seed < 0:
+        raise SpeError(f"seed must be a whole number of at least 0, got {value!r}")
+    return seed
+
+
+def constant_mix(alpha: float | None, beta: float | None) -> bool:
+    """alpha = beta = 0: the mix pools every channel to the constant 0, a cell a sweep leaves
+    out (and spe train refuses) unless asked for with --include-zero."""
+    return alpha == 0 and beta == 0
+
+
 def dataset_family(dataset: str) -> str:
     return "imagefolder" if dataset.startswith("imagefolder:") else dataset
 
@@ -196,6 +210,6 @@ def resolve_config(dataset: str = "digits", preset: str | None = None, **options
         if not 0.0 < val < 1.0:
             raise SpeError(f"val-split must be a fraction strictly between 0 and 1, got {val}")
         values["val_split"] = val
-    values["seed"] = _integer("seed", values.get("seed", 0))
+    values["seed"] = check_seed(values.get("seed", 0))
     values["milestones"] = [_integer("milestones", m) for m in values["milestones"]]
     return RunConfig(**values)

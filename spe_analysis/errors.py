@@ -34,3 +34,19 @@ def positive_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise SpeError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def positive(name: str, value) -> float:
+    """``value`` if it is a finite number above 0 (an SD, a difference to detect, a margin)."""
+    number = finite(name, value)
+    if number <= 0:
+        raise SpeError(f"{name} must be a positive number of accuracy points, got {value!r}")
+    return number
+
+
+def fraction(name: str, value) -> float:
+    """``value`` if it lies strictly between 0 and 1 (a significance level, a power)."""
+    number = finite(name, value)
+    if not 0 < number < 1:
+        raise SpeError(f"{name} must lie strictly between 0 and 1, got {value!r}")
+    return number

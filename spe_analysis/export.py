@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any, Iterable, TextIO
 
 from .errors import SpeError, choose
+from .names import EXPORT_FORMATS
 from .sweep.estimate import wall_seconds
 
-FORMATS = ("csv", "jsonl", "parquet")
+FORMATS = EXPORT_FORMATS
 PARQUET_INSTALL = 'pip install -e ".[parquet]"'
 
 

@@ -14,6 +14,7 @@ import math
 import torch
 from torch import nn
 
+from . import names
 from .airbench import AirbenchNet
 from .attention import make_attention
 from .errors import positive_int
@@ -105,7 +106,7 @@ class CifarResNet(nn.Module):
 # name -> (block, blocks per stage): depth 6n + 2 for basic blocks, 9n + 2 for bottlenecks.
 ARCHITECTURES = {"resnet20": (BasicBlock, 3), "resnet56": (BasicBlock, 9),
                  "resnet110": (BasicBlock, 18), "resnet164": (Bottleneck, 18)}
-MODEL_NAMES = (*ARCHITECTURES, "airbench")
+MODEL_NAMES = names.registered("model", names.MODEL_NAMES, (*ARCHITECTURES, "airbench"))
 
 
 def check_model_name(name: str) -> str:

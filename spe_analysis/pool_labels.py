@@ -6,10 +6,13 @@ A pool with a parameter is written ``NAME:VALUE`` (``lse:4``) on the command lin
 """
 from __future__ import annotations
 
+from .names import EXTRA_POOLS, POOL_NAMES, POOL_PARAMETERS, pool_form, registered
+
 # Pools with one parameter, written NAME:VALUE: (what it is, whether it must be positive).
 PARAMETERS = {"lse": ("temperature r", True), "gem": ("exponent p", True),
               "meanstd": ("std weight lambda", False)}
-POOL_ACCEPTED = ("avg, max, min, mix, learned, avgmax, lse:R, gem:P, meanstd:L, dct, MODULE:FACTORY "
+registered("pool parameter", POOL_PARAMETERS, PARAMETERS)
+POOL_ACCEPTED = (", ".join(map(pool_form, POOL_NAMES)) + f", {EXTRA_POOLS[-1]} "
                  "or a name registered under the spe.pools entry points")
 POOL_FORMS = ("avg, max, min, mix (alpha·max + beta·min, with alpha and beta), learned (SPEM's "
               "self-adaptive weight), avgmax (0.5·avg + 0.5·max), lse:R (log-sum-exp at temperature "

@@ -29,9 +29,8 @@ import math
 import torch
 from torch import nn
 
-from .errors import finite
-from .errors import SpeError
-from . import pool_plugins
+from . import names, pool_plugins
+from .errors import SpeError, finite
 from .pool_labels import PARAMETERS, POOL_ACCEPTED, parameter_text, pool_label
 
 
@@ -378,7 +377,7 @@ class PluginPool(_SingleStatistic):
 POOLS = {"avg": AvgPool, "max": MaxPool, "min": MinPool, "mix": MixPool,
          "learned": LearnedPool, "avgmax": AvgMaxPool, "lse": LSEPool, "gem": GeMPool,
          "meanstd": MeanStdPool, "dct": DCTPool}
-POOL_NAMES = tuple(POOLS)
+POOL_NAMES = names.registered("pool", names.POOL_NAMES, POOLS)
 
 
 def config_pool(config) -> str:

@@ -21,13 +21,13 @@ from .augment import alternate_flips, augment_batch, tta_logits
 from .config import RunConfig
 from .data import load_dataset, select_splits
 from .errors import SpeError, choose
+from .names import DEVICES
 from .lookahead import Lookahead
 from .models import learned_lams, make_model, pool_regularizer
 from .pool_dynamics import PoolDynamics
 from .pooling import config_pool
 from .records import SCHEMA, environment, utc_now, write_record
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
 Progress = Callable[[dict[str, Any]], None]
 
 

@@ -17,12 +17,14 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import run_spe
 import spe_analysis.data.imagefolder as imagefolder
 import spe_analysis.data.torchvision_sets as tv_sets
 from spe_analysis.data import (DATASET_NAMES, ImageData, cache_root, channel_stats, check_dataset_name,
                                load_dataset, select_splits)
 from spe_analysis.data.imagedata import make_image_data
 from spe_analysis.errors import SpeError
+from spe_analysis.records import load_records
 
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
                  "ship", "truck"]
@@ -474,9 +476,15 @@ def test_corrupt_idx_file_is_one_line_error(tmp_path, no_network):
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
+needs_fashion = pytest.mark.needs("fashion-mnist")
+fashion_missing = pytest.mark.skipif(
+    not (DEBIAN_FASHION / "train-images-idx3-ubyte.gz").exists(),
+    reason="Debian package dataset-fashion-mnist not installed (apt-get install dataset-fashion-mnist)")
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(not (DEBIAN_FASHION / "train-images-idx3-ubyte.gz").exists(),
-                    reason="Debian package dataset-fashion-mnist not installed")
+@needs_fashion
+@fashion_missing
 def test_debian_fashion_mnist_package(monkeypatch):
     monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: pytest.fail("no download"))
     data = load_dataset("fashion-mnist", data_dir=str(DEBIAN_FASHION))
@@ -485,3 +493,17 @@ def test_debian_fashion_mnist_package(monkeypatch):
     assert abs(data.mean[0] - 0.2860) < 1e-3
     # Without --data-dir the system folder is found too (the cache folder holds no files).
     assert torch.equal(load_dataset("fashion-mnist").test_y, data.test_y)
+
+
+@pytest.mark.slow
+@needs_fashion
+@fashion_missing
+def test_spe_train_learns_on_a_slice_of_the_debian_fashion_mnist(tmp_path):
+    """The path behind the Fashion-MNIST findings, end to end on 600 real training images."""
+    result = run_spe("train", "--dataset", "fashion-mnist", "--data-dir", DEBIAN_FASHION,
+                     "--train-subset", "600", "--epochs", "2", "--device", "cpu", "--quiet",
+                     "--out", tmp_path)
+    assert result.code == 0, result.stderr
+    (record,) = load_records(tmp_path)
+    assert record["status"] == "ok" and record["config"]["dataset"] == "fashion-mnist"
+    assert record["metrics"]["final_test_acc"] > 20.0  # twice chance, on all 10,000 test images

@@ -157,12 +157,39 @@ def test_strip_shows_every_run_and_colours_cells_by_verdict(sweep):
 def test_curves_show_baseline_best_worst_and_other_pools(sweep):
     fig = figure_of("curves", sweep)
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert labels == ["avg (baseline) (n=5)", "best: α=1, β=0 (n=5)", "worst: α=0.5, β=0 (n=5)",
-                      "max (n=5)", "min (n=5)", "learned (n=5)"]
+    assert labels == ["avg baseline (n=5)", "best: α=1, β=0 (n=5)", "worst: α=0.5, β=0 (n=5)",
+                      "max (n=5)", "min (n=5)", "learned (n=5)"]  # one pair of brackets each
     assert [ax.get_ylabel() for ax in fig.axes] == ["test accuracy (%)", "train loss"]
     baseline = fig.axes[0].lines[0]
     assert list(baseline.get_xdata()) == list(range(1, EPOCHS + 1))
     assert baseline.get_ydata()[-1] == pytest.approx(90.0)  # mean of the baseline's final accs
+
+
+def test_curves_bands_stay_within_what_the_metric_can_be(tmp_path):
+    """Three seeds near 100%: the t-interval reaches past 100, the band stops there."""
+    write_sweep(tmp_path, {("avg", None, None): [99.9, 95.0, 100.0], ("mix", 1.0, 0.0): [99.0, 94.0, 99.5]},
+                epochs=EPOCHS)
+    fig = figure_of("curves", load_sweep(tmp_path))
+    accuracy, loss = fig.axes
+    bands = [path.vertices[:, 1] for band in accuracy.collections for path in band.get_paths()]
+    assert max(y.max() for y in bands) == pytest.approx(100.0)
+    assert min(y.min() for band in loss.collections for y in [p.vertices[:, 1] for p in band.get_paths()]) >= 0
+
+
+def test_dynamics_log_axis_has_plain_tick_labels(sweep):
+    fig = figure_of("dynamics", sweep)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in fig.axes[1].get_yticklabels() if t.get_text()]
+    assert labels and not any("$" in label or "times" in label for label in labels), labels
+    assert all(float(label.replace("\u2212", "-")) > 0 for label in labels)
+
+
+def test_heatmap_marks_and_explains_the_alpha_beta_zero_corner_it_leaves_out(sweep):
+    ax = figure_of("heatmap", sweep).axes[0]
+    assert ("mix", 0.0, 0.0) not in ALL_VERDICTS  # the default sweep leaves it out
+    corner = [t for t in ax.texts if t.get_text() == "—"]
+    assert len(corner) == 1 and corner[0].get_position() == (0.5, 0.5)  # beta 0 column, alpha 0 row
+    assert "α = β = 0 not run" in ax.get_title(loc="left")
 
 
 def test_lambda_draws_every_seed_and_the_mean_per_block(sweep):

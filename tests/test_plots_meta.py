@@ -53,13 +53,15 @@ def test_forest_has_a_panel_per_mix_cell_with_the_pooled_diamond(dirs):
     meta = load_meta(dirs)
     with paper_style():
         fig = forest.plot(meta)
-    panels = [ax for ax in fig.axes if ax.get_title(loc="left")]  # the others: empty grid points
-    assert len(panels) == len(CELLS)
-    # Every row names the settings at its left, also where its first grid point has no runs.
-    holder = fig.axes[0]
-    assert not holder.get_title(loc="left") and holder.get_visible()
-    assert [t.get_text() for t in holder.get_yticklabels()][-1] == "pooled"
-    assert holder.yaxis.get_tick_params()["labelleft"]
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    # No empty panel (the grid's alpha = beta = 0 point has no cell), no row labels without a
+    # panel: every visible panel is a cell, and the first of each row names the settings.
+    assert [ax.get_title(loc="left").split("   ")[0] for ax in panels] == [
+        f"α={a:g}, β={b:g}" for _, a, b in CELLS]
+    for ax in panels:
+        first_in_row = ax.get_subplotspec().colspan.start == 0
+        assert ax.yaxis.get_tick_params()["labelleft"] == first_in_row
+    assert [t.get_text() for t in panels[0].get_yticklabels()][-1] == "pooled"
     for ax, cell in zip(panels, meta.mix_cells):
         diamonds = [p for p in ax.patches if isinstance(p, Polygon)]
         assert len(diamonds) == 1
@@ -67,6 +69,34 @@ def test_forest_has_a_panel_per_mix_cell_with_the_pooled_diamond(dirs):
         assert (xs.min(), xs.max()) == pytest.approx((cell["ci_low"], cell["ci_high"]))
         assert diamonds[0].get_facecolor()[:3] == pytest.approx(
             tuple(int(VERDICT_COLORS[cell["verdict"]][i:i + 2], 16) / 255 for i in (1, 3, 5)))
+
+
+def _legend(fig) -> list[str]:
+    return [t.get_text() for t in fig.legends[0].get_texts()]
+
+
+def test_forest_cuts_an_outlying_interval_with_an_arrow_instead_of_widening_every_panel(dirs):
+    """The cell that one setting lacks is pooled over two (t on 1 df): its CI spans about
+    +-3 points where every other interval spans 1-2; the shared axis stays on the others."""
+    meta = load_meta(dirs)
+    outlier = next(c for c in meta.mix_cells if sum(s["delta"] is not None for s in c["studies"]) == 2)
+    with paper_style():
+        fig = forest.plot(meta)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    low, high = panels[0].get_xlim()
+    assert low > outlier["ci_low"] and high < outlier["ci_high"]
+    ax = panels[meta.mix_cells.index(outlier)]
+    arrows = [line for line in ax.lines if line.get_marker() in ("<", ">")]
+    assert {(line.get_marker(), line.get_xdata()[0]) for line in arrows} >= {("<", low), (">", high)}
+    assert "runs past the axis" in _legend(fig)
+
+
+def test_forest_legend_lists_only_what_is_drawn(dirs):
+    with paper_style():
+        fig = forest.plot(load_meta(dirs[:2]))  # two settings: no prediction interval anywhere
+    legend = _legend(fig)
+    assert "95% prediction" not in legend and "pooled (95% CI)" in legend
+    assert "worse" not in legend and "insufficient" not in legend
 
 
 def test_cell_option_draws_one_panel(dirs, tmp_path):

@@ -10,6 +10,8 @@ from urllib.parse import unquote
 import pytest
 
 from conftest import assert_usage_error, run_spe
+from spe_analysis.plots import KINDS
+from spe_analysis.plots.style import WIDTHS
 from spe_analysis.records import load_records
 from spe_analysis.stats import analyze
 from spe_analysis.stats.tables import to_markdown
@@ -82,6 +84,21 @@ def test_html_report_is_one_self_contained_file(sweep_dir, tmp_path):
         prefix = "data:image/png;base64,"
         assert source.startswith(prefix)
         assert base64.b64decode(source[len(prefix):]).startswith(b"\x89PNG")
+
+
+def test_html_report_shows_every_figure_at_one_legible_scale(sweep_dir, tmp_path):
+    """Single- and double-column figures at the same pixels per inch, the double one not
+    squeezed into the text column: their 6-7 pt text reads at the size of the tables."""
+    out = tmp_path / "report.html"
+    assert run_spe("report", sweep_dir, "--html", "--out", out).code == 0
+    page = out.read_text(encoding="utf-8")
+    widths = {alt: int(width) for width, alt in re.findall(r'<img width="(\d+)" src="[^"]+" alt="([^"]+)"', page)}
+    assert set(widths) == set(DRAWN_KINDS)
+    scale = {kind: widths[kind] / WIDTHS[KINDS[kind].WIDTH] for kind in DRAWN_KINDS}
+    assert max(scale.values()) - min(scale.values()) < 2  # px per inch, rounding aside
+    assert min(scale.values()) >= 144  # 6 pt text at 12 px or more
+    page_rem = float(re.search(r"max-width: ([\d.]+)rem", page).group(1))
+    assert max(widths.values()) <= page_rem * 16
 
 
 def test_html_default_name(sweep_dir):

@@ -20,6 +20,7 @@ from conftest import REPO, assert_usage_error, run_spe
 from spe_analysis.records import load_records
 
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
+pytestmark = pytest.mark.needs("slurm")
 FAST = ["--dataset", "digits", "--epochs", "1", "--train-subset", "96", "--deterministic"]
 GRID = ["--alpha-grid", "0,1", "--beta-grid", "1", "--seeds", "2"]  # avg + 2 mix cells x 2 seeds = 6 runs
 

@@ -7,8 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..export import FORMATS, export as export_table
+from ..names import EXPORT_FORMATS
 from .app import app
+from .options import Force
 from .records import read_sweep
 
 
@@ -16,16 +17,22 @@ from .records import read_sweep
 def export(
     directory: Annotated[Path, typer.Argument(metavar="DIR", help="A sweep directory (the --out of spe sweep).")],
     format: Annotated[str, typer.Option(
-        "--format", help=f"Table format: {', '.join(FORMATS)} (parquet needs pyarrow).")] = "csv",
+        "--format", help=f"Table format: {', '.join(EXPORT_FORMATS)} (parquet needs pyarrow).")] = "csv",
     out: Annotated[Optional[Path], typer.Option(
         help="File to write (default: standard output; parquet needs a file).")] = None,
     history: Annotated[bool, typer.Option(
         "--history", help="One row per run and epoch (the training curves) instead of one row per run.")] = False,
+    force: Force = False,
 ) -> None:
     """Export every run record as one row (config columns, metrics, status, timings).
 
     Example: spe export sweeps/demo --format parquet --out demo.parquet
     """
+    from ..export import export as export_table
+    from ..outputs import check_replace
+
+    if out is not None:
+        check_replace(out, force)  # a table carries no mark of spe's, so any existing file needs --force
     text = export_table(read_sweep(directory), format, out, history)
     if text is not None:
         sys.stdout.write(text)

@@ -7,9 +7,7 @@ from typing import Annotated
 import typer
 
 from ..errors import SpeError, choose
-from ..plots.settings import load_meta
-from ..stats import meta_tables, regression_tables
-from ..stats.meta import DEFAULT_CI
+from ..names import DEFAULT_CI
 from .app import app
 from .options import (At, Correction, Diverged, GroupBy, Margin, MetaCi, MethodRe, Metric,
                       Moderators, Significance, SweepDirs, keys)
@@ -50,6 +48,9 @@ def meta(
     on the same study variances and --ci as the pooled model (in csv, the regression alone,
     one row per cell and term).
     """
+    from ..plots.settings import load_meta
+    from ..stats import meta_tables, regression_tables
+
     choose("format", format, TABLE_FORMATS)
     if at and not moderator:
         raise SpeError("--at predicts the meta-regression on a --moderator; give --moderator KEY")

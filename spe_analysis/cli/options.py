@@ -7,16 +7,18 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..attention import ATTENTION_NAMES
 from ..config import PRECISIONS, PRESETS
-from ..data import DATASET_NAMES
 from ..errors import SpeError, finite
-from ..models import MODEL_NAMES
-from ..stats.corrections import CORRECTIONS
-from ..stats.hypothesis import TESTS
-from ..training import DEVICES
+from ..names import ATTENTION_NAMES, CORRECTIONS, DATASET_NAMES, DEVICES, MODEL_NAMES, TESTS
 
 RUN = "Run configuration"
+
+
+def described(choices, notes) -> str:
+    """'a (what a is), b, c (...)': each choice with its note where it has one."""
+    return ", ".join(f"{name} ({notes[name]})" if name in notes else name for name in choices)
+
+
 EXEC = "Execution"
 
 Dataset = Annotated[str, typer.Option(
@@ -49,6 +51,10 @@ Device = Annotated[str, typer.Option(
 Deterministic = Annotated[bool, typer.Option(
     help="Use deterministic algorithms only (bit-identical reruns on the same machine).",
     rich_help_panel=EXEC)]
+
+Force = Annotated[bool, typer.Option(
+    "--force", help="Write over existing files at the output paths, even ones spe did not write "
+    "(a sweep's sweep.toml, a run record, any other file); without it they are refused.")]
 
 # The statistics options of `spe stats`, which `spe plot` and `spe report` pass through so that
 # their figures and tables show the same numbers.

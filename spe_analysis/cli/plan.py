@@ -8,10 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import SpeError, choose
-from ..stats import plan as plan_sweep, sweep_spread
-from ..stats.corrections import CORRECTIONS
-from ..stats.sequential import SPENDING, parse_looks
-from ..stats.sequential_plan import plan_sequential
+from ..names import CORRECTIONS, SPENDING
 from .app import app
 from .records import read_sweep
 
@@ -62,6 +59,9 @@ def plan(
     """Seeds per arm (each cell and the avg baseline) for a two-sided Welch test, corrected for
     the number of cells, to detect --delta with --power; with --margin, also for TOST to show
     equivalence. Powers come from the noncentral t."""
+    from ..stats import plan as plan_sweep, sweep_spread
+    from ..stats.sequential import parse_looks
+
     choose("format", format, ("text", "json"))
     source = "given"
     if directory is not None:
@@ -96,6 +96,8 @@ def plan(
 
 def _plan_sequential(looks: list[int], spending: str, sd: float, delta: float, cells: int,
                      margin: float | None, significance: float, format: str, source: str) -> None:
+    from ..stats.sequential_plan import plan_sequential
+
     result = plan_sequential(looks, spending, sd, delta, cells, 0.5 if margin is None else margin,
                              significance)
     if format == "json":

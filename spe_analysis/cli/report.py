@@ -7,12 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..plots import Meta
-from ..plots.settings import load_figure_data
-from ..stats.meta import DEFAULT_CI
-from ..report import write_report
+from ..names import DEFAULT_CI
 from .app import app
-from .options import (Correction, GroupBy, Margin, MetaCi, MethodRe, Metric, Significance,
+from .options import (Correction, Force, GroupBy, Margin, MetaCi, MethodRe, Metric, Significance,
                       SweepDirs, Test, keys)
 from .records import warn_unreadable
 
@@ -36,6 +33,7 @@ def report(
     group_by: GroupBy = None,
     method_re: MethodRe = "pm",
     ci: MetaCi = DEFAULT_CI,
+    force: Force = False,
 ) -> None:
     """Write a sweep's report: the claim, the spe stats table, the figures, the sweep.toml.
 
@@ -43,11 +41,15 @@ def report(
     the forest and verdicts figures. The Markdown links its figures by relative paths, so it
     reads well on GitHub.
     """
+    from ..plots import Meta
+    from ..plots.settings import load_figure_data
+    from ..report import write_report
+
     sweep = load_figure_data(directories, keys(group_by), method_re=method_re, ci=ci, test=test,
                              metric=metric, correction=correction, margin=margin,
                              significance=significance)
     warn_unreadable(sweep.unreadable)
     stem = "meta-report" if isinstance(sweep, Meta) else "report"
     out = out or sweep.path / f"{stem}.{'html' if as_html else 'md'}"
-    for path in write_report(sweep, out, as_html=as_html):
+    for path in write_report(sweep, out, as_html=as_html, force=force):
         typer.echo(str(path))

@@ -5,16 +5,17 @@ import json
 from typing import Annotated, Any, Optional
 
 import typer
+
 from ..errors import choose
-from ..stats import analyze, seed_correlation, split_groups, tables
-from ..stats.intervals import BCA_MIN_N
-from ..sweep import sequential
 from .app import app
 from .options import Correction, Diverged, Margin, Metric, Significance, SweepDir, Test
 from .records import read_sweep
 from .verdict_tables import TABLE_FORMATS, table_console, verdict_table
 
 def _print_tables(results: list[dict[str, Any]], pairing: bool) -> None:
+    from ..stats import tables
+    from ..stats.intervals import BCA_MIN_N
+
     console = table_console()
     for result in results:
         if pairing:
@@ -65,6 +66,9 @@ def stats(
     A group-sequential sweep is analysed as it was run: each cell at the look where it stopped,
     against that look's boundary, with the design's alpha and margin (from DIR/sweep.toml).
     """
+    from ..stats import analyze, seed_correlation, split_groups, tables
+    from ..sweep import sequential
+
     choose("format", format, TABLE_FORMATS)
     records = read_sweep(directory)
     keys = [k.strip() for k in (group_by or "").split(",") if k.strip()]

@@ -2,6 +2,8 @@
 resumable, parallel (local processes or Ray), with a live display."""
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -12,12 +14,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..config import RunConfig
+from ..errors import SpeError, choose
+from ..names import (AUTO_FUSE, DEFAULT_STALE_AFTER, DEVICES, EXECUTORS, EXTRA_POOLS, FUSE_HELP, GRID_HELP,
+                     MIXES_HELP)
 from ..pool_labels import pool_label
-from ..sweep.fusing import AUTO_FUSE, FUSE_HELP, fuse_size
-from ..sweep import (DEFAULT_STALE_AFTER, GRID_HELP, MIXES_HELP, Summary, build_spec, check_directory, estimate,
-                     local_layout, make_executor, plan, read_config, run_sweep)
-from ..sweep import sequential
-from ..sweep.executors.slurm import parse_options as parse_slurm_options, settings as slurm_settings
 from . import options as opt
 from .app import app
 
@@ -56,10 +56,9 @@ def sweep(
         help="A count (5 means seeds 0-4) or a comma list of seeds, 0,1,2 (default: 5).",
         rich_help_panel=GRID)] = None,
     also: Annotated[Optional[str], typer.Option(
-        help="Extra pools to run with the same seeds, each its own cell, comma list of max, min, "
-        "learned, avgmax, lse:R, gem:P, meanstd:L, dct (see spe train --pool), MODULE:FACTORY or a "
-        "name registered under spe.pools, e.g. lse:1,lse:4,gem:3,meanstd:1,dct. With --also alone "
-        "(no grids) the sweep has no mix cells.",
+        help=f"Extra pools to run with the same seeds, each its own cell, comma list of "
+        f"{', '.join(EXTRA_POOLS)} (see spe train --pool) or a name registered under spe.pools, e.g. "
+        "lse:1,lse:4,gem:3,meanstd:1,dct. With --also alone (no grids) the sweep has no mix cells.",
         rich_help_panel=GRID)] = None,
     include_zero: Annotated[Optional[bool], typer.Option(
         "--include-zero", help="Also run alpha = beta = 0 (a constant statistic; left out by default).",
@@ -74,7 +73,7 @@ def sweep(
     precision: opt.Precision = None,
     data_dir: opt.DataDir = None,
     device: Annotated[Optional[str], typer.Option(
-        help="Device of every run: auto, cpu, cuda, mps (default: auto).", rich_help_panel=opt.EXEC)] = None,
+        help=f"Device of every run: {', '.join(DEVICES)} (default: auto).", rich_help_panel=opt.EXEC)] = None,
     deterministic: opt.Deterministic = False,
     workers: Annotated[Optional[str], typer.Option(
         help="Runs at once, each in its own process, or auto: four per CUDA device, else the "
@@ -88,9 +87,8 @@ def sweep(
         "each run trains bit for bit as unfused (default: auto).",
         rich_help_panel=opt.EXEC)] = None,
     executor: Annotated[Optional[str], typer.Option(
-        help="local (processes on this machine), ray (Ray tasks) or slurm (one Slurm job per run, "
-        "through submitit); with ray and slurm OUT must be on storage every node shares "
-        "(default: local).", rich_help_panel=opt.EXEC)] = None,
+        help=f"{opt.described(EXECUTORS, EXECUTORS)}; with ray and slurm OUT must be on storage every "
+        "node shares (default: local).", rich_help_panel=opt.EXEC)] = None,
     ray_address: Annotated[Optional[str], typer.Option(
         help="Ray cluster to submit to, e.g. auto or ray://head:10001 (default: start a local one).",
         rich_help_panel=opt.EXEC)] = None,
@@ -156,6 +154,10 @@ def sweep(
 
     Example: spe sweep --alpha-grid 0:1:0.5 --beta-grid 0:1:0.5 --seeds 3 --epochs 5 --out sweeps/demo
     """
+    from ..sweep import build_spec, make_executor, read_config, run_sweep, sequential
+    from ..sweep.executors.slurm import parse_options as parse_slurm_options, settings as slurm_settings
+    from ..sweep.fusing import fuse_size
+
     flags = dict(alpha_grid=alpha_grid, beta_grid=beta_grid, mixes=mixes, seeds=seeds, also=also,
                  include_zero=include_zero, dataset=dataset, model=model, attention=attention,
                  epochs=epochs, preset=preset, train_subset=train_subset, val_split=val_split,
@@ -173,12 +175,12 @@ def sweep(
     spec = build_spec(options)
     run_options = dict(device=options.get("device", "auto"), data_dir=options.get("data_dir"))
     fuse_runs = fuse_size(options.get("fuse"), run_options["device"])  # refuse a bad --fuse before anything
+    slots, threads_each, where = _execution(options)  # as the real run checks it, before any output
     console = Console(soft_wrap=True)  # log lines stay whole lines, for grep
     if dry_run:
-        # The local layout's parallelism, also as the guess for a Ray cluster not yet reached.
-        slots, threads_each, _ = local_layout(options.get("workers", "auto"), run_options["device"],
-                                              options.get("threads"))
-        return _dry_run(console, out, spec, slots, retry_failed, force, dict(run_options, threads=threads_each))
+        return _dry_run(console, out, spec, slots, where, retry_failed, force,
+                        dict(run_options, threads=threads_each))
+    _name_unreadable(out, spec)
     engine = make_executor(options.get("executor", "local"), workers=options.get("workers", "auto"),
                            device=run_options["device"], threads=options.get("threads"),
                            ray_address=options.get("ray_address"), num_cpus=options.get("num_cpus", 1),
@@ -201,9 +203,58 @@ def sweep(
     return summary.exit_code
 
 
-def _dry_run(console: Console, out: Path, spec, slots: int, retry_failed: bool, force: bool,
+# Options that only one executor reads (besides every --slurm-* option, which only slurm reads):
+# with another executor they would be ignored, so they are refused instead.
+ONLY_WITH = {"workers": "local", "threads": "local", "ray_address": "ray", "num_cpus": "ray",
+             "num_gpus": "ray"}
+
+
+def _execution(options: dict[str, Any]) -> tuple[int, int, str]:
+    """Check where the runs would go as the real run does, starting nothing: (runs at once,
+    torch threads per run, where, as the dry run says it)."""
+    from ..sweep import local_layout
+    from ..sweep.executors import RAY_INSTALL, SlurmExecutor
+    from ..sweep.executors.slurm import settings as slurm_settings
+    from ..training import pick_device
+
+    executor = choose("executor", options.get("executor", "local"), EXECUTORS)
+    for name in options:
+        owner = "slurm" if name.startswith("slurm_") else ONLY_WITH.get(name)
+        if owner is not None and owner != executor:
+            raise SpeError(f"--{name.replace('_', '-')} applies only with --executor {owner}, "
+                           f"not with {executor}")
+    if executor == "slurm":
+        jobs = SlurmExecutor(**slurm_settings(options))  # checks submitit, sbatch and the values
+        return jobs.slots, jobs.threads, f"as Slurm jobs, up to {jobs.slots} at once"
+    if executor == "ray":
+        if importlib.util.find_spec("ray") is None:
+            raise SpeError(f"--executor ray needs Ray, which is not installed: {RAY_INSTALL}")
+        slots = local_layout("auto", options.get("device", "auto"))[0]  # the cluster is not reached yet
+        return slots, 1, f"as Ray tasks (timed as {slots} at once, as on this machine)"
+    pick_device(options.get("device", "auto"))
+    slots, threads, _ = local_layout(options.get("workers", "auto"), options.get("device", "auto"),
+                                     options.get("threads"))
+    return slots, threads, f"on {slots} worker(s)"
+
+
+def _name_unreadable(out: Path, spec) -> None:
+    """One line on stderr for each record file of the sweep that cannot be read: its run runs again."""
+    from ..records import check_record, record_path
+
+    for config in spec.configs():
+        path = record_path(out, config.run_id)
+        reason = check_record(path)[1] if path.exists() else None
+        if reason:
+            print(f"spe: warning: {path} {reason}; run {config.run_id} ({_cell(config)}) runs again "
+                  "and replaces it", file=sys.stderr)
+
+
+def _dry_run(console: Console, out: Path, spec, slots: int, where: str, retry_failed: bool, force: bool,
              run_options: dict) -> int:
+    from ..sweep import check_directory, estimate, plan, sequential
+
     stored = check_directory(out, spec, force)
+    _name_unreadable(out, spec)
     print(f"# {out / 'sweep.toml'}\n{stored.to_toml()}")
     the_plan = plan(spec, out, sequential.worst_case(spec, out) if spec.until_decided else None)
     seeds = f"up to {len(spec.seeds)} seeds (group-sequential)" if spec.until_decided else f"{len(spec.seeds)} seeds"
@@ -218,14 +269,14 @@ def _dry_run(console: Console, out: Path, spec, slots: int, retry_failed: bool, 
     for line in sequential.describe(spec) if spec.until_decided else ():
         console.print(line, highlight=False, markup=False)
     guess = estimate(the_plan, slots, retry_failed, **run_options)
-    console.print(f"{guess.runs_left} of {len(the_plan.configs)} runs to run on {slots} worker(s); "
+    console.print(f"{guess.runs_left} of {len(the_plan.configs)} runs to run {where}; "
                   f"about {_duration(guess.seconds_left)} left "
                   f"({_duration(guess.seconds_per_run)} per run, {guess.source}). Nothing was written.",
                   highlight=False)
     return 0
 
 
-def _print_summary(console: Console, out: Path, summary: Summary, labels: dict[str, str]) -> None:
+def _print_summary(console: Console, out: Path, summary, labels: dict[str, str]) -> None:
     table = Table(title=f"sweep {out}: {summary.total} runs in {_duration(summary.seconds)}")
     for name in ("done", "failed", "diverged", "skipped"):
         table.add_column(name, justify="right")

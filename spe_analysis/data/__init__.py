@@ -9,12 +9,11 @@ train_x, train_y, val_x, val_y = select_splits(data, train_subset=1000, val_spli
 from __future__ import annotations
 
 from ..errors import SpeError
+from ..names import DATASET_NAMES, IMAGEFOLDER
 from .cache import cache_root
 from .imagedata import ImageData, channel_stats
 from .splits import select_splits
 
-DATASET_NAMES = ("digits", "cifar10", "cifar100", "mnist", "fashion-mnist", "svhn")
-IMAGEFOLDER = "imagefolder:"
 
 __all__ = ["DATASET_NAMES", "ImageData", "cache_root", "channel_stats", "check_dataset_name",
            "load_dataset", "select_splits"]

@@ -14,7 +14,9 @@ from .style import BASELINE_COLOR, OKABE_ITO, VERDICT_COLORS, new_figure
 WIDTH = "single"
 CAPTION = ("Test accuracy and train loss per epoch, mean over seeds with a 95% CI band, for "
            "the avg baseline, the best and the worst mix cell and the other pools.")
-PANELS = (("test_acc", "test accuracy (%)"), ("train_loss", "train loss"))
+# (field, axis label, the range its values can take): a band is cut to that range, since a
+# t-interval of a few seeds near 100% would otherwise promise accuracies above 100.
+PANELS = (("test_acc", "test accuracy (%)", (0.0, 100.0)), ("train_loss", "train loss", (0.0, np.inf)))
 # Fixed colours for the other pools (Okabe-Ito, none shared with best/worst).
 POOL_COLORS = {"max": OKABE_ITO[7], "min": OKABE_ITO[2], "learned": OKABE_ITO[1],
                "avgmax": OKABE_ITO[3]}
@@ -25,7 +27,7 @@ def _series(sweep: Sweep) -> list[tuple[str, str, list[dict]]]:
     # Best and worst among the tested cells, as the claim ranks them.
     ranked = sorted((c for c in sweep.mix_cells if c["verdict"] != "insufficient"),
                     key=lambda c: c["delta"])
-    series = [("avg (baseline)", BASELINE_COLOR, sweep.runs.get(BASELINE, []))]
+    series = [("avg baseline", BASELINE_COLOR, sweep.runs.get(BASELINE, []))]
     if ranked:
         best, worst = ranked[-1], ranked[0]
         series.append((f"best: {short_label(best)}", VERDICT_COLORS["better"],
@@ -71,12 +73,13 @@ def plot(sweep: Sweep, width: str = WIDTH):
     single = width == "single"
     fig = new_figure(width, 3.6 if single else 2.3)
     axes = fig.subplots(2, 1, sharex=True) if single else fig.subplots(1, 2)
-    for ax, (field, label) in zip(axes, PANELS):
+    for ax, (field, label, (floor, ceiling)) in zip(axes, PANELS):
         for rank, (name, colour, runs) in enumerate(_series(sweep)):
             epochs, matrix = history_matrix(runs, field)
             mean, low, high = mean_band(matrix)
             on_top = 3 if rank == 0 else 2  # the baseline stays visible where curves coincide
-            ax.fill_between(epochs, low, high, color=colour, alpha=0.18, linewidth=0)
+            ax.fill_between(epochs, np.clip(low, floor, ceiling), np.clip(high, floor, ceiling),
+                            color=colour, alpha=0.18, linewidth=0)
             ax.plot(epochs, mean, color=colour, label=f"{name} (n={len(runs)})", zorder=on_top)
         ax.set_ylabel(label)
         ax.set_xlabel("epoch")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from ..config import RunConfig
 from ..training import lr_factor
@@ -88,6 +89,10 @@ def plot(sweep: Sweep, width: str = WIDTH):
     axes[0].set_ylabel("|p| at the end of the epoch")
     axes[1].set_ylabel("mean turn of p per step (°)")
     axes[1].set_yscale("log")
+    # Plain numbers at 1-2-3-5 steps: the log formatter would write 3×10⁰ where 3 is meant.
+    axes[1].yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))
+    axes[1].yaxis.set_major_formatter(FuncFormatter(lambda value, _: number(value)))
+    axes[1].yaxis.set_minor_formatter(NullFormatter())
     for ax in axes:
         ax.set_xlabel("epoch")
         ax.xaxis.get_major_locator().set_params(integer=True)

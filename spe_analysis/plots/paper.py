@@ -32,19 +32,20 @@ def sweep_dirs(data: str | Path) -> list[Path]:
     return found
 
 
-def draw_paper_figures(data: str | Path, out: str | Path) -> dict[str, Drawn]:
+def draw_paper_figures(data: str | Path, out: str | Path, force: bool = False) -> dict[str, Drawn]:
     """Draw every kind the data supports for each sweep under ``data`` into ``out`` as
     ``<sweep-name>-<kind>.pdf`` and ``.png``, and the figures across settings (forest, verdicts,
     moderator) of all of them together as ``meta-<kind>`` (skipped when they form one setting or
-    share avg runs); returns what was drawn and skipped, by sweep (and ``meta``)."""
+    share avg runs); returns what was drawn and skipped, by sweep (and ``meta``).  ``force``:
+    write over files that are not spe's figures."""
     paths = sweep_dirs(data)
     sweeps: list[Sweep] = [load_sweep(path) for path in paths]  # all checked first
-    drawn = {sweep.name: draw(sweep, ALL, out, PAPER_FORMATS, prefix=f"{sweep.name}-")
+    drawn = {sweep.name: draw(sweep, ALL, out, PAPER_FORMATS, prefix=f"{sweep.name}-", force=force)
              for sweep in sweeps}
     try:
         meta = load_meta(paths)
     except (OneSetting, SharedBaseline) as exc:
         drawn[META] = Drawn(skipped={kind: str(exc) for kind in META_KINDS})
     else:
-        drawn[META] = draw(meta, ALL, out, PAPER_FORMATS, prefix=f"{META}-")
+        drawn[META] = draw(meta, ALL, out, PAPER_FORMATS, prefix=f"{META}-", force=force)
     return drawn

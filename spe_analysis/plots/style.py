@@ -17,9 +17,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ..errors import SpeError, choose
+from ..names import FIGURE_FORMATS, WIDTHS
 
-WIDTHS = {"single": 3.3, "double": 6.9}  # inches, two-column paper layout
-FORMATS = ("pdf", "png", "svg")
+FORMATS = FIGURE_FORMATS
 DPI = 300
 
 # DejaVu Sans ships with matplotlib, so the glyphs (and the bytes) do not depend on which
@@ -72,12 +72,20 @@ BASELINE_COLOR = "#333333"
 DIVERGING_CMAP = "RdBu"  # ColorBrewer, colourblind-safe; red below the baseline, blue above
 DEPTH_CMAP = "viridis"  # sequential, colourblind-safe, monotone in lightness
 
-# Only fixed strings in the files: no dates, no software versions.
+# Only fixed strings in the files: no dates, no software versions; the creator is "spe", so
+# that a later command knows the file is a figure it may redraw (outputs.check_replace).
 _METADATA = {
-    "pdf": {"Creator": None, "Producer": None, "CreationDate": None},
-    "svg": {"Creator": None, "Date": None},
-    "png": {"Software": None},
+    "pdf": {"Creator": "spe", "Producer": None, "CreationDate": None},
+    "svg": {"Creator": "spe", "Date": None},
+    "png": {"Software": "spe"},
 }
+_MARKS = {"pdf": b"/Creator (spe)", "svg": b"<dc:title>spe</dc:title>", "png": b"tEXtSoftware\x00spe"}
+
+
+def is_spe_figure(path: Path) -> bool:
+    """Whether ``path`` is a figure file that spe wrote (it carries spe's creator mark)."""
+    mark = _MARKS.get(path.suffix.lstrip(".").lower())
+    return mark is not None and mark in path.read_bytes()
 
 
 def fit_xticks(ax, labels: list[str], span: float, fontsize: float,

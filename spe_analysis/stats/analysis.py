@@ -10,7 +10,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import SpeError, choose
+from ..errors import choose, fraction, positive
 from . import corrections, effects, hypothesis, intervals
 from .cells import BASELINE, EXCLUSIONS, Cell, grid_order, load_samples
 from .verdicts import DIVERGED, claim, count_divergences, verdict
@@ -27,10 +27,8 @@ def check_options(test: str, correction: str, margin: float, significance: float
     choose("test", test, hypothesis.TESTS)
     choose("--diverged", diverged, DIVERGED)
     choose("correction", correction, corrections.CORRECTIONS)
-    if not (math.isfinite(margin) and margin > 0):
-        raise SpeError(f"--margin must be a positive number of accuracy points, got {margin}")
-    if not 0 < significance < 1:
-        raise SpeError(f"--significance must lie strictly between 0 and 1, got {significance}")
+    positive("--margin", margin)
+    fraction("--significance", significance)
 
 
 def _array(samples: Samples, seeds=None) -> np.ndarray:

@@ -13,9 +13,9 @@ from typing import Sequence
 import numpy as np
 from scipy import stats
 
+from ..names import CORRECTIONS  # noqa: F401  (the registry, re-exported where it is used)
 from .hypothesis import SEED, constant, degenerate_p, exact_constants
 
-CORRECTIONS = ("holm", "bh", "by", "dunnett", "none")
 
 
 def holm(p) -> np.ndarray:

@@ -14,7 +14,8 @@ from contextlib import contextmanager
 import numpy as np
 from scipy import stats
 
-TESTS = ("welch", "paired", "mannwhitney", "permutation")
+from ..names import TESTS  # noqa: F401  (the registry, re-exported where it is used)
+
 SEED = 20230  # one fixed generator seed for every resampling method (permutation, bootstrap, Dunnett)
 PERMUTATIONS = 9999  # scipy runs the exact test when there are no more distinct permutations than this
 

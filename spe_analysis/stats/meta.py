@@ -48,8 +48,7 @@ from scipy import optimize, special
 from .hypothesis import degenerate_p
 
 METHODS_RE = ("pm", "dl")
-CI_METHODS = ("hksj-floor", "hksj", "normal")
-DEFAULT_CI = "hksj-floor"
+from ..names import CI_METHODS, DEFAULT_CI
 LEVEL = 0.95
 ZERO_VARIANCE = 1e-10  # points^2 (an SD of 1e-5 points), far below a test set's resolution
 

@@ -12,7 +12,7 @@ from typing import Callable
 
 from scipy import stats
 
-from ..errors import SpeError, choose
+from ..errors import choose, fraction, positive, positive_int
 from .corrections import CORRECTIONS
 
 MAX_SEEDS = 1_000_000
@@ -107,6 +107,15 @@ def seeds_to_resolve(sd: float, delta: float, margin: float, alpha: float,
 
 
 
+def check_design(sd: float, delta: float, cells: int) -> None:
+    """What every plan (fixed or sequential) needs: an SD and a difference to detect, both
+    positive (a difference's sign does not change the seeds it needs; -1 is a typo, not 1), and
+    at least one cell."""
+    positive("--sd", sd)
+    positive("--delta", delta)
+    positive_int("--cells", cells)
+
+
 def plan(sd: float, delta: float, cells: int = 25, correction: str = "holm", power: float = 0.8,
          margin: float | None = None, significance: float = 0.05) -> dict:
     """Seeds per arm for a sweep of ``cells`` comparisons against the baseline (``spe plan``).
@@ -116,17 +125,11 @@ def plan(sd: float, delta: float, cells: int = 25, correction: str = "holm", pow
     None means more than MAX_SEEDS.
     """
     choose("correction", correction, CORRECTIONS)
-    checks = [("--sd", sd, sd > 0, "a positive number of accuracy points"),
-              ("--delta", delta, delta != 0, "a non-zero number of accuracy points"),
-              ("--cells", cells, cells >= 1, "a whole number of at least 1"),
-              ("--power", power, 0 < power < 1, "a fraction strictly between 0 and 1"),
-              ("--significance", significance, 0 < significance < 1,
-               "a fraction strictly between 0 and 1")]
+    check_design(sd, delta, cells)
+    fraction("--power", power)
+    fraction("--significance", significance)
     if margin is not None:
-        checks.append(("--margin", margin, margin > 0, "a positive number of accuracy points"))
-    for name, value, ok, accepted in checks:
-        if not (math.isfinite(value) and ok):
-            raise SpeError(f"{name} must be {accepted}, got {value}")
+        positive("--margin", margin)
     alpha = comparison_alpha(significance, cells, correction)
     return {"sd": sd, "delta": delta, "cells": int(cells), "correction": correction,
             "significance": significance, "comparison_alpha": alpha, "power": power,

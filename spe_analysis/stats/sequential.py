@@ -27,9 +27,9 @@ from functools import cached_property, lru_cache
 import numpy as np
 from scipy import optimize, special, stats
 
-from ..errors import SpeError, choose
+from ..errors import SpeError, choose, fraction, positive
+from ..names import SPENDING
 
-SPENDING = ("obf", "pocock")
 SPENDING_NAMES = {"obf": "Lan-DeMets O'Brien-Fleming type", "pocock": "Lan-DeMets Pocock type"}
 GRID_POINTS = 301  # Simpson nodes per look; 801 nodes move no boundary by more than 1e-7
 # Decision codes of one look, as the verdict words of CONTRACT.md.
@@ -135,10 +135,8 @@ class Design:
     def __post_init__(self):
         parse_looks(list(self.looks))
         choose("spending", self.spending, SPENDING)
-        if not 0 < self.alpha < 1:
-            raise SpeError(f"--significance must lie strictly between 0 and 1, got {self.alpha}")
-        if not (math.isfinite(self.margin) and self.margin > 0):
-            raise SpeError(f"--margin must be a positive number of accuracy points, got {self.margin}")
+        fraction("--significance", self.alpha)
+        positive("--margin", self.margin)
 
     @property
     def fractions(self) -> np.ndarray:

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..errors import SpeError
+from .planning import check_design
 from .sequential import BETTER, CONTINUE, EQUIVALENT, WORSE, Design, decide
 
 SEED = 20230
@@ -65,12 +65,7 @@ def plan_sequential(looks, spending: str, sd: float, delta: float, cells: int = 
     """Boundaries of the design and, by simulation, power and expected runs against the fixed
     design with the same maximum: every cell ``delta`` from avg (power: the right sign is
     declared) and, for equivalence, every cell equal to avg (power: equivalence declared)."""
-    checks = (("--sd", sd, sd > 0, "a positive number of accuracy points"),
-              ("--delta", delta, delta != 0, "a non-zero number of accuracy points"),
-              ("--cells", cells, cells >= 1, "a whole number of at least 1"))
-    for name, value, ok, accepted in checks:
-        if not (math.isfinite(value) and ok):
-            raise SpeError(f"{name} must be {accepted}, got {value}")
+    check_design(sd, delta, cells)
     design = Design(tuple(looks), spending, significance, margin, int(cells))
     return {**design.to_json(), "sd": sd, "delta": delta, "margin": margin, "significance": significance,
             "simulation": {"repetitions": reps, "seed": seed,

@@ -20,7 +20,7 @@ from .cells import cell_label
 from .planning import comparison_alpha, seeds_to_resolve
 
 VERDICTS = ("better", "equivalent", "worse", "inconclusive", "insufficient")
-DIVERGED = ("count", "exclude")  # --diverged: count them against the cell, or leave them out
+from ..names import DIVERGED  # --diverged: count them against the cell, or leave them out
 TEST_NAMES = {"welch": "Welch t test", "paired": "paired t test (by seed)",
               "mannwhitney": "Mann-Whitney U test", "permutation": "permutation test"}
 CORRECTION_NAMES = {"holm": "Holm-corrected", "bh": "Benjamini-Hochberg-corrected",

@@ -13,15 +13,8 @@ from collections import defaultdict
 
 from ..config import RunConfig
 from ..errors import positive_int
+from ..names import AUTO_FUSE
 from ..training_fused import fusion_key
-
-FUSE_HELP = "K (runs per fused model), auto or off"
-# What --fuse auto trains together per device.  CPU: 1 (unfused): bench_fused.py --device cpu
-# (bf16, 1 thread) gave grouped kernels 0.95-1.06x the img/s of unfused at K = 2 and 4 over
-# three invocations (no gain beyond the noise of the shared machine) and split kernels
-# 0.78-0.87x.  CUDA: a guess, not measured (no GPU was lent): a ResNet-20 step is
-# launch-bound (9.4 ms on an H200), so K runs per launch should pay.
-AUTO_FUSE = {"cpu": 1, "cuda": 8}
 
 
 def fuse_size(fuse: str | int | None, device: str = "auto") -> int:

@@ -11,12 +11,12 @@ import math
 from decimal import Decimal, InvalidOperation
 from typing import Iterable
 
+from ..config import check_seed
 from ..errors import SpeError
+from ..names import EXTRA_POOLS, GRID_HELP, MIXES_HELP
 from ..pool_labels import pool_label
 
 MAX_GRID_POINTS = 10_000  # a typo like 0:1:1e-9 should fail fast, not fill memory
-GRID_HELP = "start:stop:step (stop included when on the grid, e.g. 0:1:0.25) or a comma list (0,0.5,1)"
-EXTRA_POOLS = ("max", "min", "learned", "avgmax", "lse:R", "gem:P", "meanstd:L", "dct", "MODULE:FACTORY")
 
 
 def _number(name: str, text: str) -> Decimal:
@@ -83,7 +83,6 @@ def _distinct(name: str, points: list[float]) -> list[float]:
     return points
 
 
-MIXES_HELP = "alpha:beta pairs, a comma list (e.g. 0:0.5,1:1)"
 
 
 def parse_mixes(value: str | Iterable) -> list[list[float]]:
@@ -124,9 +123,7 @@ def parse_seeds(value: str | int | Iterable) -> list[int]:
             raise SpeError(f"seeds must be a count or a list of seeds, got {value!r}") from None
         if not items:
             raise SpeError("seeds is an empty list; give a count (e.g. 5) or seeds (e.g. 0,1,2)")
-    seeds = [_integer(str(s)) for s in items]
-    if any(s < 0 for s in seeds):
-        raise SpeError(f"seeds must be non-negative integers, got {','.join(map(str, seeds))}")
+    seeds = [check_seed(_integer(str(s))) for s in items]
     if len(set(seeds)) != len(seeds):
         raise SpeError(f"seeds list a seed twice: {','.join(map(str, seeds))}")
     return seeds

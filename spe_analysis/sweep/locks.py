@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import SpeError
+from ..names import DEFAULT_STALE_AFTER
 
-DEFAULT_STALE_AFTER = 600.0  # seconds without a heartbeat before another host's lock is free
 HOST = socket.gethostname()
 
 

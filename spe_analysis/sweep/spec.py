@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 import tomli_w
 
-from ..config import RunConfig, resolve_config
+from ..config import RunConfig, constant_mix, resolve_config
 from ..errors import SpeError
 from ..stats.sequential import Design, parse_looks
 from .grid import parse_grid, parse_mixes, parse_pools, parse_seeds
@@ -78,7 +78,8 @@ class SweepSpec:
     def cells(self) -> list[Cell]:
         """The avg baseline, the extra pools, then the mix cells alpha-major."""
         mix = [("mix", a, b) for a in self.alpha_grid for b in self.beta_grid
-               if ([a, b] in self.mixes if self.mixes is not None else self.include_zero or (a, b) != (0.0, 0.0))]
+               if ([a, b] in self.mixes if self.mixes is not None
+                   else self.include_zero or not constant_mix(a, b))]
         return [("avg", None, None)] + [(p, None, None) for p in self.also] + mix
 
     def configs(self) -> list[RunConfig]:

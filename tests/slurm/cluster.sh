@@ -19,7 +19,9 @@ up() {
     if [ ! -s /etc/munge/munge.key ]; then
         dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 status=none
     fi
-    chown munge:munge /etc/munge/munge.key /run/munge /var/log/munge
+    # Recursively: munged refuses a log file that is not its own ("Logfile is insecure"), and
+    # one run as root earlier leaves /var/log/munge/munged.log owned by root.
+    chown -R munge:munge /etc/munge/munge.key /run/munge /var/log/munge
     chmod 400 /etc/munge/munge.key
     host=$(hostname -s)
     mem=$(awk '/MemTotal/ {print int($2 / 1024 * 0.9)}' /proc/meminfo)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 
-from ...errors import SpeError
+from ...errors import SpeError, choose
+from ...names import EXECUTORS
 from .local import InProcessExecutor, ProcessExecutor
 from .ray_cluster import RAY_INSTALL, RayExecutor
 from .slurm import SLURM_INSTALL, SlurmExecutor
@@ -74,12 +75,11 @@ def make_executor(executor: str = "local", *, workers: int | str = 1, device: st
                   threads: int | None = None, ray_address: str | None = None,
                   num_cpus: float = 1, num_gpus: float = 0, slurm: dict | None = None):
     """The executor for ``--executor`` and its options (``slurm``: SlurmExecutor's keywords)."""
+    choose("executor", executor, EXECUTORS)
     if executor == "ray":
         return RayExecutor(ray_address, num_cpus, num_gpus)
     if executor == "slurm":
         return SlurmExecutor(**(slurm or {}))
-    if executor != "local":
-        raise SpeError(f"unknown executor {executor!r}; accepted: local, ray, slurm")
     from ...training import pick_device
 
     pick_device(device)  # refuse an unknown or absent device before any run starts
