@@ -133,7 +133,7 @@ def test_bad_model_input_is_one_line_spe_error(kw, fragment):
 
 
 def test_model_names_are_the_public_ones():
-    assert MODEL_NAMES == ("resnet20", "resnet56", "resnet110", "resnet164")
+    assert MODEL_NAMES == ("resnet20", "resnet56", "resnet110", "resnet164", "airbench")
 
 
 def test_channels_last_model_matches_contiguous():
