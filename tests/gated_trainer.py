@@ -49,10 +49,10 @@ def install() -> None:
     as in a terminal even when the test runner was started with SIGINT ignored."""
     import signal
 
-    import spe_analysis.cli.sweep as cli_sweep
+    import spe_analysis.sweep as sweep  # `spe sweep` imports run_sweep from here when it runs
 
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    cli_sweep.run_sweep = functools.partial(cli_sweep.run_sweep, trainer=gated_train)
+    sweep.run_sweep = functools.partial(sweep.run_sweep, trainer=gated_train)
 
 
 def command(*args) -> list[str]:
