@@ -3,8 +3,8 @@
 
 Each network's SGD step (channels_last; bf16 autocast where the CPU has native bf16, as
 ``--precision auto`` trains, else fp32) at its recipe's batch size, and a large matrix product
-in the same precision, the measured peak, take turns in one process (``interleave.py``: CPU time, so load elsewhere on a shared
-machine falls on all alike).  FLOPs per image come from torch's FLOP counter (2 per
+in the same precision, the measured peak, take turns in one process (``interleave.py``: CPU
+time, so load elsewhere on a shared machine falls on all alike).  FLOPs per image come from torch's FLOP counter (2 per
 multiply-add, forward and backward).  Projected minutes per run: 50,000 training images per
 epoch plus the test passes of the recipe (10,000 images per epoch; airbench's final TTA six
 times more), at the measured rate on ``--threads`` threads.
