@@ -20,7 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from interleave import add_device_options, describe, interleaved_medians, setup_device
 from spe_analysis.models import make_model
-from spe_analysis.training import uses_bf16
+from spe_analysis.training.precision import uses_bf16
 
 NETWORKS = {"SE-airbench": ("airbench", 1024), "SE-ResNet-20": ("resnet20", 128)}
 GEMM = 2048

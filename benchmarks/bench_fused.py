@@ -3,7 +3,7 @@
 The recipe of figures/data/cifar10-se-resnet20/sweep.toml (SE-ResNet-20, batch 128, 32x32,
 its precision, 20,000 images x 6 epochs per run): one SGD step (forward, the runs' summed
 cross-entropy, backward, update) of K runs fused into one model, with each kernel layout of
-spe_analysis.fused (``split``: each run's own kernels, what ``spe sweep --fuse K`` uses on
+spe_analysis.models.fused (``split``: each run's own kernels, what ``spe sweep --fuse K`` uses on
 CPUs; ``grouped``: one grouped kernel for K runs, what it uses on GPUs), against one step of
 one unfused run, taking turns in one process.  Today's best unfused layout is one run per worker:
 on a CPU one single-threaded process per core (so one thread here stands for one core, and
@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from interleave import add_device_options, describe, interleaved_medians, setup_device
-from spe_analysis.fused import KERNELS, fuse_models
+from spe_analysis.models.fused import KERNELS, fuse_models
 from spe_analysis.models import make_model
 
 RECIPE = Path(__file__).resolve().parents[1] / "figures/data/cifar10-se-resnet20/sweep.toml"

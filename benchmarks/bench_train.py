@@ -22,10 +22,10 @@ import torchvision.transforms as T
 from PIL import Image
 
 from interleave import add_device_options, describe, setup_device
-from spe_analysis.config import resolve_config
+from spe_analysis.training.config import resolve_config
 from spe_analysis.data import load_dataset, select_splits
 from spe_analysis.models import make_model
-from spe_analysis.training import Split, fit
+from spe_analysis.training.loop import Split, fit
 
 CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg.tar.gz"
 
@@ -73,7 +73,7 @@ def reference_epoch(config, images, labels, mean, std, workers: int, device: tor
 def spe_epoch(config, images, labels, data, device: torch.device) -> float:
     train = Split.make(images, labels, data.mean, data.std, device)
     test = Split.make(data.test_x[:1000], data.test_y[:1000], data.mean, data.std, device)
-    outcome = fit(config, train, test, None, 10, device)
+    outcome, = fit([config], train, test, None, 10, device)
     return outcome.images_seen / outcome.train_seconds
 
 

@@ -16,7 +16,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from spe_analysis.config import RunConfig, resolve_config
+from spe_analysis.training.config import RunConfig, resolve_config
 from spe_analysis.records import record_path
 from spe_analysis.training import train_run
 

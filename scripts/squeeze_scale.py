@@ -19,11 +19,11 @@ import torch
 import torch.nn.functional as F
 
 from spe_analysis.attention import SE
-from spe_analysis.config import resolve_config
+from spe_analysis.training.config import resolve_config
 from spe_analysis.data import load_dataset
 from spe_analysis.models import make_model
 from spe_analysis.pooling import make_pool
-from spe_analysis.training import make_splits
+from spe_analysis.training.run import make_splits
 
 DATASET = "imagefolder:../shared/data/cifar10-jpeg.tar.gz"
 TEMPERATURES = np.geomspace(0.05, 100, 45)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from .errors import SpeError
+
 POOL_NAMES = ("avg", "max", "min", "mix", "learned", "avgmax", "lse", "gem", "meanstd", "dct")
 # The pools with one parameter, written NAME:VALUE, and the letter the help shows for it
 # (pool_labels.PARAMETERS says what each parameter is).
@@ -26,7 +28,9 @@ def pool_form(name: str) -> str:
 # --also: pools a sweep adds beside the grid (all but the baseline and the grid's mix).
 EXTRA_POOLS = (*(pool_form(p) for p in POOL_NAMES if p not in ("avg", "mix")), PLUGIN_POOL)
 ATTENTION_NAMES = ("none", "se", "spem", "eca", "cbam")
-MODEL_NAMES = ("resnet20", "resnet56", "resnet110", "resnet164", "airbench")
+RESNET_NAMES = ("resnet20", "resnet56", "resnet110", "resnet164")  # the CIFAR ResNets, which fuse
+MODEL_NAMES = (*RESNET_NAMES, "airbench")
+TIMM = "timm:"  # --model timm:NAME
 DATASET_NAMES = ("digits", "cifar10", "cifar100", "mnist", "fashion-mnist", "svhn")
 IMAGEFOLDER = "imagefolder:"
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -82,3 +86,13 @@ def registered(kind: str, names: Iterable[str], registry: Iterable[str]) -> tupl
         raise RuntimeError(f"the {kind} names in spe_analysis/names.py {names} differ from the "
                            f"{kind} registry {found}; add a new {kind} to both")
     return names
+
+
+def check_dataset_name(name: str) -> str:
+    if name in DATASET_NAMES or (name.startswith(IMAGEFOLDER) and len(name) > len(IMAGEFOLDER)):
+        return name
+    raise SpeError(f"unknown dataset {name!r}; accepted: {', '.join(DATASET_NAMES)}, imagefolder:PATH")
+
+
+def is_timm(model) -> bool:
+    return isinstance(model, str) and model.startswith(TIMM)

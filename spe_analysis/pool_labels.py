@@ -1,4 +1,5 @@
-"""How pools are named, without torch (the statistics and --help read these names).
+"""How pools are named, without torch (the statistics, sweep planning and --help read these
+names).
 
 A pool with a parameter is written ``NAME:VALUE`` (``lse:4``) on the command line, in
 ``--also``, in ``make_pool`` and as the cell of a sweep; a run's config keeps the two apart
@@ -6,6 +7,7 @@ A pool with a parameter is written ``NAME:VALUE`` (``lse:4``) on the command lin
 """
 from __future__ import annotations
 
+from .errors import SpeError, finite
 from .names import EXTRA_POOLS, POOL_NAMES, POOL_PARAMETERS, pool_form, registered
 
 # Pools with one parameter, written NAME:VALUE: (what it is, whether it must be positive).
@@ -44,3 +46,29 @@ def split_label(label: str) -> tuple[str, float | None]:
         except ValueError:
             pass
     return label, None
+
+
+def builtin_pool(name, param=None) -> tuple[str, float | None] | None:
+    """(name, parameter) of a built-in pool given as a label ('lse:4', 'dct') or as a name
+    and its parameter; None for any other name (a user's pool); SpeError when malformed."""
+    if not isinstance(name, str):
+        raise SpeError(f"pool must be a name, got {name!r}; accepted: {POOL_ACCEPTED}")
+    head, colon, value = name.partition(":")
+    if head in POOL_NAMES and head not in PARAMETERS and colon:
+        raise SpeError(f"pool {head!r} takes no parameter, got {name!r}; parameters go with "
+                       f"{', '.join(f'{p}:VALUE' for p in PARAMETERS)}")
+    if head in PARAMETERS and colon:
+        if param is not None:
+            raise SpeError(f"pool {name!r} already names its parameter; drop the extra {param!r}")
+        name, param = head, value
+    if name in PARAMETERS:
+        what, positive = PARAMETERS[name]
+        if param is None or param == "":
+            raise SpeError(f"pool {name!r} needs its {what}: write {name}:VALUE, e.g. {name}:{2 if positive else 1}")
+        param = finite(f"{what} of pool {name!r}", param)
+        if positive and param <= 0:
+            raise SpeError(f"{what} of pool {name!r} must be positive, got {parameter_text(param)}")
+        return name, param + 0.0
+    if param is not None:
+        raise SpeError(f"pool {name!r} takes no parameter; parameters go with {', '.join(PARAMETERS)}")
+    return (name, None) if name in POOL_NAMES else None

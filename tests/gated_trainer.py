@@ -39,7 +39,7 @@ def pass_gate() -> None:
 
 def gated_train(config, out_dir, **kwargs):
     pass_gate()
-    from spe_analysis.training import train_run
+    from spe_analysis.training.run import train_run
 
     return train_run(config, out_dir, **kwargs)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from spe_analysis.config import resolve_config
+from spe_analysis.training.config import resolve_config
 from spe_analysis.records import SCHEMA, write_record
 
 Cell = tuple[str, float | None, float | None]  # (pool, alpha, beta)

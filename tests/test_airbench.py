@@ -7,16 +7,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from spe_analysis.airbench import AirbenchNet, BatchNorm, PatchWhitening, fit_whitening
+from spe_analysis.models.airbench import AirbenchNet, BatchNorm, PatchWhitening, fit_whitening
 from spe_analysis.attention import CBAMChannel, ECA, SE, SPEM
-from spe_analysis.augment import alternate_flips, tta_logits
-from spe_analysis.config import PRESETS, resolve_config
+from spe_analysis.training.augment import alternate_flips, tta_logits
+from spe_analysis.training.config import PRESETS, resolve_config
 from spe_analysis.data import load_dataset
 from spe_analysis.data.splits import balanced_subset
-from spe_analysis.lookahead import DECAY, EVERY, Lookahead
+from spe_analysis.training.lookahead import DECAY, EVERY, Lookahead
 from spe_analysis.models import make_model
 from spe_analysis.pooling import LearnedPool, MixPool
-from spe_analysis.training import Split, fit, lr_factor, make_optimizer, train_run
+from spe_analysis.training import train_run
+from spe_analysis.training.loop import Split, fit, make_optimizer
+from spe_analysis.training.schedule import lr_factor
 
 
 def conv_group_parameters(c_in: int, c_out: int) -> int:
@@ -194,7 +196,7 @@ def test_airbench_recipe_learns_a_cifar_slice(cifar_jpeg):
     chosen = torch.from_numpy(balanced_subset(data.train_y.numpy(), 1024, len(data.classes)))
     train = Split.make(data.train_x[chosen], data.train_y[chosen], data.mean, data.std, device)
     test = Split.make(data.test_x[::20], data.test_y[::20], data.mean, data.std, device)  # every class
-    outcome = fit(config, train, test, None, len(data.classes), device)
+    outcome, = fit([config], train, test, None, len(data.classes), device)
     assert outcome.status == "ok" and len(outcome.history) == 3
     last = outcome.history[-1]
     assert last["test_acc"] > 25.0 and last["test_acc_tta"] > 25.0  # chance is 10%

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from conftest import REPO, assert_usage_error, run_spe
-from spe_analysis.config import resolve_config
+from spe_analysis.training.config import resolve_config
 from spe_analysis.records import record_path
 from synthetic_runs import synthetic_record, write_sweep
 

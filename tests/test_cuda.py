@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from conftest import run_spe
 from test_fused import gradient_errors, separate_models
 from test_pooling import tie_free
-from spe_analysis.config import resolve_config
-from spe_analysis.fused import fuse_models
+from spe_analysis.training.config import resolve_config
+from spe_analysis.models.fused import fuse_models
 from spe_analysis.records import load_records
 from spe_analysis.pooling import make_pool
 from spe_analysis.training import train_run

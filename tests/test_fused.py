@@ -1,4 +1,4 @@
-"""Fused training (spe_analysis/fused.py, training_fused.py, `spe sweep --fuse`): K runs as one
+"""Fused training (spe_analysis/models/fused.py, training/loop.py, `spe sweep --fuse`): K runs as one
 model give each run what it gets alone: logits, loss, gradients, parameters after training,
 records with the same run ids; per-run divergence, SIGKILL and resume."""
 from __future__ import annotations
@@ -13,18 +13,21 @@ import torch
 import torch.nn.functional as F
 
 from conftest import run_spe
-from spe_analysis import training, training_fused
-from spe_analysis.config import RunConfig, resolve_config
+from spe_analysis.training import loop
+from spe_analysis.training.groups import fusion_key
+from spe_analysis.training.config import RunConfig, resolve_config
 from spe_analysis.data import load_dataset
 from spe_analysis.attention import make_attention
-from spe_analysis.fused import FusedPool, fuse_models, split_state
+from spe_analysis.models.fused import FusedPool, fuse_models, split_state
 from spe_analysis.models import make_model
 from spe_analysis.pooling import make_pool
 from spe_analysis.records import finished_ids, load_records, read_record, runs_dir
 from spe_analysis.sweep import build_spec
-from spe_analysis.sweep.fusing import fuse_size, group_tasks, task_configs
+from spe_analysis.sweep.executors import fuse_size
+from spe_analysis.sweep.fusing import group_tasks, task_configs
 from spe_analysis.sweep.runner import RunTask
-from spe_analysis.training import Split, make_splits
+from spe_analysis.training.loop import Split
+from spe_analysis.training.run import make_splits
 
 HOSTS = ("none", "se", "spem", "eca", "cbam")
 # Every pool, two mixes with different weights; same-pool runs side by side, as the trainer orders them.
@@ -65,7 +68,7 @@ def one_step_apart_and_fused(host: str, dtype, kernels: str, model: str = "resne
     losses = torch.stack([F.cross_entropy(alone[k], y[k]) for k in range(len(models))])
     losses.sum().backward()
     together = fused(x)
-    fused_losses = torch.stack([F.cross_entropy(together[k], y[k]) for k in range(len(models))])  # as fit_fused
+    fused_losses = torch.stack([F.cross_entropy(together[k], y[k]) for k in range(len(models))])  # as the loop
     fused_losses.sum().backward()
     return models, alone, losses, fused, together, fused_losses
 
@@ -174,11 +177,11 @@ def test_twenty_fused_steps_end_where_separate_training_ends(monkeypatch, host, 
         configs = [resolve_config(attention=host, pool=pool, alpha=0.5 - k / 4 if pool == "mix" else None,
                                   beta=1.0 if pool == "mix" else None, seed=k, epochs=5, batch_size=8,
                                   precision="fp32") for k, pool in enumerate(pools)]
-        alone = capture(monkeypatch, training, "make_model")
-        outcomes = [training.fit(c, train, test, None, 10, torch.device("cpu")) for c in configs]
-        fused = capture(monkeypatch, training_fused, "fuse_models")
-        fused_outcomes = training_fused.fit_fused(configs, train, test, None, 10, torch.device("cpu"),
-                                                    kernels=kernels)
+        made = capture(monkeypatch, loop, "make_model")
+        outcomes = [loop.fit([c], train, test, None, 10, torch.device("cpu"))[0] for c in configs]
+        alone = list(made)
+        fused = capture(monkeypatch, loop, "group_model")
+        fused_outcomes = loop.fit(configs, train, test, None, 10, torch.device("cpu"), kernels=kernels)
     finally:
         torch.set_default_dtype(torch.float32)
     for k, model in enumerate(alone):
@@ -196,17 +199,16 @@ def test_a_diverging_run_stops_alone_and_the_others_train_on(monkeypatch):
     train, test = digits_splits()
     configs = [resolve_config(pool="avg", seed=k, epochs=2, batch_size=16, precision="fp32")
                for k in range(2)]
-    real = training_fused.fuse_models
+    alone = loop.fit(configs[:1], train, test, None, 10, torch.device("cpu"))[0]
+    real = loop.group_model
 
     def poisoned(models, kernels):
         fused = real(models, kernels)
         with torch.no_grad():
             split_state(fused, 1)["conv1.weight"].fill_(float("nan"))  # run 1 diverges at once
         return fused
-    monkeypatch.setattr(training_fused, "fuse_models", poisoned)
-    healthy, broken = training_fused.fit_fused(configs, train, test, None, 10, torch.device("cpu"),
-                                               kernels="grouped")
-    alone = training.fit(configs[0], train, test, None, 10, torch.device("cpu"))
+    monkeypatch.setattr(loop, "group_model", poisoned)
+    healthy, broken = loop.fit(configs, train, test, None, 10, torch.device("cpu"), kernels="grouped")
     assert broken.status == "diverged" and broken.history == []
     assert healthy.status == "ok" and len(healthy.history) == 2
     assert [r["test_acc"] for r in healthy.history] == pytest.approx([r["test_acc"] for r in alone.history], abs=0.5)
@@ -222,7 +224,7 @@ def test_fuse_option_and_grouping():
     # Every run exactly once, with its own configuration, each group under one fusion key.
     assert sorted(RunConfig.from_dict(c).run_id for g in groups for c in task_configs(g)) == sorted(
         c.run_id for c in spec.configs())
-    assert all(len({training_fused.fusion_key(RunConfig.from_dict(c)) for c in task_configs(g)}) == 1
+    assert all(len({fusion_key(RunConfig.from_dict(c)) for c in task_configs(g)}) == 1
                for g in groups)
     other = RunTask(resolve_config(epochs=2).to_dict(), "out")  # another recipe: never fused with these
     assert len(group_tasks([*tasks[:2], other], 4)) == 2
@@ -238,14 +240,15 @@ def test_each_fused_run_trains_on_its_own_batches_in_its_own_order(monkeypatch):
         seen, real = [], module.augment_batch
         monkeypatch.setattr(module, "augment_batch", lambda *a: seen.append(real(*a)) or seen[-1])
         return seen
-    alone = batches_seen_by(training)
+    seen = batches_seen_by(loop)
     for config in configs:
-        training.fit(config, train, test, None, 10, torch.device("cpu"))
-    together = batches_seen_by(training_fused)
-    training_fused.fit_fused(configs, train, test, None, 10, torch.device("cpu"), kernels="split")
+        loop.fit([config], train, test, None, 10, torch.device("cpu"))
+    alone = list(seen)
+    together = batches_seen_by(loop)
+    loop.fit(configs, train, test, None, 10, torch.device("cpu"), kernels="split")
     steps = 2 * 32 // 8
     assert len(alone) == len(together) == 3 * steps
-    for k in range(3):  # fit: run after run; fit_fused: step after step, the runs in order
+    for k in range(3):  # alone: run after run; fused: step after step, the runs in order
         assert all(torch.equal(together[step * 3 + k], alone[k * steps + step]) for step in range(steps))
 
 
@@ -268,8 +271,8 @@ def test_fused_sweep_matches_the_unfused_sweep(tmp_path):
 
 GATED = """
 import sys, time, pathlib
-from spe_analysis import training_fused
-real, gate = training_fused.train_fused, pathlib.Path(sys.argv[1])
+import spe_analysis.training as training
+real, gate = training.train_group, pathlib.Path(sys.argv[1])
 def gated(configs, out_dir, **kwargs):  # the first group trains, the next one hangs until killed
     if (gate / "first").exists():
         (gate / "in-flight").touch()
@@ -277,7 +280,7 @@ def gated(configs, out_dir, **kwargs):  # the first group trains, the next one h
             time.sleep(1)
     (gate / "first").touch()
     return real(configs, out_dir, **kwargs)
-training_fused.train_fused = gated
+training.train_group = gated
 from spe_analysis.cli import main
 main(sys.argv[2:])
 """

@@ -5,11 +5,12 @@ import pytest
 import torch
 from torch import nn
 
-import spe_analysis.models as models
+from spe_analysis.models import resnet
 from spe_analysis.attention import make_attention
 from spe_analysis.errors import SpeError
-from spe_analysis.models import MODEL_NAMES, learned_lams, make_model, pool_regularizer
+from spe_analysis.models import MODEL_NAMES, make_model
 from spe_analysis.pooling import LearnedPool
+from spe_analysis.training.dynamics import RunPools
 
 
 def n_params(model):
@@ -35,7 +36,8 @@ def test_basic_block_backbones_train_on_small_inputs(name, attention, pool):
     x, y = torch.randn(2, 1, 8, 8), torch.tensor([0, 3])
     logits = model(x)
     assert logits.shape == (2, 5)
-    (nn.functional.cross_entropy(logits, y) + 0.1 * pool_regularizer(model)).backward()
+    penalty = RunPools(model).penalty()
+    (nn.functional.cross_entropy(logits, y) + (0 if penalty is None else 0.1 * penalty)).backward()
     grads = [p.grad for p in model.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
 
@@ -44,16 +46,16 @@ def test_resnet164_with_spem_runs_at_32x32():
     model = make_model("resnet164", num_classes=100, attention="spem", pool="learned")
     with torch.no_grad():
         assert model(torch.randn(2, 3, 32, 32)).shape == (2, 100)
-    assert len(learned_lams(model)) == 54
+    assert len(RunPools(model).epoch()["lam"]) == 54
 
 
 @pytest.mark.parametrize("attention", ["se", "eca", "cbam", "spem"])
 def test_every_host_fits_in_a_bottleneck_and_28x28_input_works(attention, monkeypatch):
     # A bottleneck model with one block per stage is enough to exercise the wiring.
-    monkeypatch.setitem(models.ARCHITECTURES, "resnet164", (models.Bottleneck, 1))
+    monkeypatch.setitem(resnet.ARCHITECTURES, "resnet164", (resnet.Bottleneck, 1))
     model = make_model("resnet164", num_classes=10, in_channels=1, attention=attention,
                        pool="avgmax")
-    blocks = [m for m in model.modules() if isinstance(m, models.Bottleneck)]
+    blocks = [m for m in model.modules() if isinstance(m, resnet.Bottleneck)]
     host = type(make_attention(attention, 16, pool="avgmax"))
     assert len(blocks) == 3 and all(isinstance(b.attention, host) for b in blocks)
     out = model(torch.randn(2, 1, 28, 28))
@@ -92,19 +94,19 @@ def test_initialisation_follows_bearpaw():
             assert torch.all(m.weight == 1) and torch.all(m.bias == 0)
 
 
-def test_pool_regularizer_and_learned_lams():
+def test_the_pools_penalty_and_recorded_lams():
     plain = make_model("resnet20", attention="se", pool="avg")
-    assert float(pool_regularizer(plain)) == 0.0 and learned_lams(plain) == []
+    assert RunPools(plain).penalty() is None and RunPools(plain).epoch() == {}
     model = make_model("resnet20", attention="spem", pool="learned")
     pools = [m for m in model.modules() if isinstance(m, LearnedPool)]
-    assert learned_lams(model) == [0.5] * 9
+    assert RunPools(model).epoch()["lam"] == [0.5] * 9
     with torch.no_grad():
         for depth, pool in enumerate(pools):
             pool.p.copy_(torch.tensor([float(depth + 1), 1.0]))
-    lams = learned_lams(model)
+    lams = RunPools(model).epoch()["lam"]
     assert lams == pytest.approx([(d + 1) ** 2 / ((d + 1) ** 2 + 1) for d in range(9)])
     assert lams == sorted(lams)  # depth order: layer1 first
-    regularizer = pool_regularizer(model)
+    regularizer = RunPools(model).penalty()
     assert float(regularizer.detach()) == pytest.approx(sum((d + 1) ** 2 + 1 for d in range(9)))
     regularizer.backward()
     assert all(pool.p.grad is not None for pool in pools)

@@ -9,16 +9,16 @@ import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
 from conftest import assert_usage_error, run_spe
-from spe_analysis.config import resolve_config
+from spe_analysis.training.config import resolve_config
 from spe_analysis.plots import dynamics, lam, load_sweep
 from spe_analysis.plots.style import paper_style
 from spe_analysis.plots.dynamics import equilibrium_turn, predicted_turns, steps_per_epoch
-from spe_analysis.pool_dynamics import turn_degrees
+from spe_analysis.training.dynamics import turn_degrees
 from spe_analysis.pooling import LearnedPool
 from spe_analysis.records import write_record
 from spe_analysis.stats import analyze
 from spe_analysis.stats.cells import split_groups
-from spe_analysis.training import Split, fit
+from spe_analysis.training.loop import Split, fit
 from synthetic_runs import synthetic_record, write_sweep
 
 STEPS, EPOCHS = 4, 2
@@ -52,8 +52,8 @@ def _fit_recording_p(pool: str):
     handles = [register_optimizer_step_pre_hook(lambda o, a, k: snapshot(o, a, k, "before")),
                register_optimizer_step_post_hook(lambda o, a, k: snapshot(o, a, k, "after"))]
     try:
-        outcome = fit(config, _tiny_split(16 * STEPS, 0), _tiny_split(32, 1), None, 3,
-                      torch.device("cpu"))
+        outcome, = fit([config], _tiny_split(16 * STEPS, 0), _tiny_split(32, 1), None, 3,
+                       torch.device("cpu"))
     finally:
         for handle in handles:
             handle.remove()

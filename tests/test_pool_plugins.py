@@ -4,6 +4,7 @@ record keeps of them; bad factories refused in one line."""
 from __future__ import annotations
 
 import importlib
+import math
 import sys
 import textwrap
 
@@ -11,9 +12,12 @@ import pytest
 import torch
 
 from conftest import assert_usage_error, run_spe
-from spe_analysis.config import resolve_config
+from spe_analysis.training.config import resolve_config
 from spe_analysis.pooling import make_pool
+from spe_analysis.models import make_model
+from spe_analysis.pooling import PluginPool
 from spe_analysis.records import load_records
+from spe_analysis.training.dynamics import RunPools
 
 # A root-mean-square pool, a statistic spe does not have.
 RMS = '''
@@ -38,6 +42,27 @@ def make(channels):
 
 def flat(channels):
     return RootMeanSquare(channels).forward  # not a module
+
+
+class LearnedPower(nn.Module):
+    """A power mean with a trained exponent, which asks training for a penalty and a record."""
+    def __init__(self, channels):
+        super().__init__()
+        self.log_p = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x):
+        p = self.log_p.exp()
+        return x.abs().add(1e-6).pow(p).mean((2, 3), keepdim=True).pow(1 / p)
+
+    def regularizer(self):
+        return self.log_p.square()
+
+    def epoch_record(self):
+        return {{"power": float(self.log_p.exp())}}
+
+
+def learned_power(channels):
+    return LearnedPower(channels)
 
 
 class Flat(nn.Module):
@@ -97,6 +122,22 @@ def test_module_pool_trains_on_digits_and_the_record_keeps_its_factory(tmp_path,
     write_module(tmp_path / "user_code", rms_module, version="0.4")
     importlib.reload(sys.modules[rms_module])
     assert resolve_config(**config).run_id != record["run_id"]
+
+
+def test_a_user_pool_adds_its_penalty_and_its_record_to_training(tmp_path, rms_module):
+    model = make_model("resnet20", attention="se", pool=f"{rms_module}:learned_power")
+    with torch.no_grad():
+        for pool in model.modules():
+            if isinstance(pool, PluginPool):
+                pool.module.log_p.fill_(0.5)
+    run_pools = RunPools(model)  # what the training loop adds to the loss and records
+    assert float(run_pools.penalty()) == pytest.approx(9 * 0.25)
+    assert run_pools.epoch() == {"power": [pytest.approx(math.exp(0.5))] * 9}  # no 2-vector: no p_norm
+    result = run_spe(*TRAIN, "--pool", f"{rms_module}:learned_power", "--out", tmp_path)
+    assert result.code == 0, result.stderr
+    [record] = load_records(tmp_path)
+    [row] = record["history"]
+    assert len(row["power"]) == 9 and all(p != 1.0 for p in row["power"])  # each trained from 1
 
 
 def test_entry_point_pool_trains_on_digits_by_its_registered_name(tmp_path, installed_package):

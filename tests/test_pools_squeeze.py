@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from spe_analysis.errors import SpeError
-from spe_analysis.pooling import (DCT_TOP16_U, DCT_TOP16_V, GEM_EPS, STD_EPS, dct_frequency,
-                                  make_pool)
+from spe_analysis.pooling import make_pool
+from spe_analysis.pooling.squeeze import DCT_TOP16_U, DCT_TOP16_V, GEM_EPS, STD_EPS, dct_frequency
 
 SHAPES = [(2, 16, 8, 8), (3, 32, 5, 7), (2, 8, 4, 4)]
 

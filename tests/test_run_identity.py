@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conftest import REPO
-from spe_analysis.config import LATER_FIELDS, RunConfig, resolve_config
+from spe_analysis.training.config import LATER_FIELDS, RunConfig, resolve_config
 
 RECORDS = sorted(REPO.glob("figures/data*/*/runs/*.json"))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import assert_usage_error, run_spe
-from spe_analysis.config import resolve_config
+from spe_analysis.training.config import resolve_config
 from spe_analysis.errors import SpeError
 from spe_analysis.sweep import build_spec, check_directory, read_config
 from spe_analysis.sweep.spec import spec_path

@@ -56,7 +56,7 @@ def test_bad_also_exits_2_with_one_line(tmp_path):
 
 
 def test_squeeze_statistics_train_unfused():
-    from spe_analysis.config import resolve_config
-    from spe_analysis.training_fused import fusion_key
+    from spe_analysis.training.config import resolve_config
+    from spe_analysis.training.groups import fusion_key
     assert fusion_key(resolve_config(pool="avg")) is not None
     assert all(fusion_key(resolve_config(pool=p)) is None for p in ("lse:4", "gem:3", "meanstd:1", "dct"))

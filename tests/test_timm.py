@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from conftest import assert_usage_error, run_spe
-from spe_analysis import timm_models
+from spe_analysis.models import timm_adapter
 from spe_analysis.attention import SE, SPEM
 from spe_analysis.models import make_model
 from spe_analysis.pooling import MixPool
@@ -63,7 +63,7 @@ def test_bad_timm_models_exit_2_with_one_line(tmp_path, model, fragment):
 
 def test_without_timm_a_timm_model_exits_2_with_the_install_line(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "timm", None)  # as if timm were not installed
-    timm_models.attention_slot.cache_clear()
+    timm_adapter.attention_slot.cache_clear()
     result = run_spe("train", "--model", "timm:resnet18", "--out", tmp_path)
-    timm_models.attention_slot.cache_clear()
+    timm_adapter.attention_slot.cache_clear()
     assert_usage_error(result, 'pip install -e ".[timm]"')

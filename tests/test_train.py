@@ -7,11 +7,12 @@ import pytest
 import torch
 
 from conftest import assert_usage_error, run_spe
-from spe_analysis import training
-from spe_analysis.augment import augment_batch
-from spe_analysis.config import resolve_config
+from spe_analysis.training import loop
+from spe_analysis.training.augment import augment_batch
+from spe_analysis.training.config import resolve_config
 from spe_analysis.records import SCHEMA, load_records
-from spe_analysis.training import lr_factor, train_run
+from spe_analysis.training import train_run
+from spe_analysis.training.schedule import lr_factor
 
 TIMING_KEYS = {"train_seconds", "images_per_second"}
 
@@ -90,7 +91,7 @@ def test_an_exception_in_training_is_recorded_as_failed(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("out of memory (simulated)")
 
-    monkeypatch.setattr(training, "make_model", broken)
+    monkeypatch.setattr(loop, "make_model", broken)
     result = run_spe("train", "--epochs", "1", "--out", tmp_path, "--quiet")
     assert result.code == 1
     record = only_record(tmp_path)

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from spe_analysis.config import resolve_config
-from spe_analysis.training import train_run
-from spe_analysis.training_fused import train_fused
+from spe_analysis.training.config import resolve_config
+from spe_analysis.training import train_group, train_run
 
 REFERENCE = Path(__file__).parent / "reference" / "training"
 COMMON = dict(dataset="digits", model="resnet20", attention="se", epochs=2, batch_size=64,
@@ -28,7 +27,7 @@ def train_references(out: Path) -> dict[str, dict]:
         configs = {name: resolve_config(**{**COMMON, **extra}) for name, extra in CONFIGS.items()}
         records = {name: train_run(config, out / name, device="cpu", deterministic=True, threads=1)
                    for name, config in configs.items()}
-        group = train_fused(list(configs.values()), out / "fused", device="cpu", deterministic=True, threads=1)
+        group = train_group(list(configs.values()), out / "fused", device="cpu", deterministic=True, threads=1)
         records.update({f"fused-{name}": record for name, record in zip(configs, group)})
     finally:
         torch.use_deterministic_algorithms(False)

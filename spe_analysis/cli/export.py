@@ -28,7 +28,7 @@ def export(
 
     Example: spe export sweeps/demo --format parquet --out demo.parquet
     """
-    from ..export import export as export_table
+    from ..sweep.export import export as export_table
     from ..outputs import check_replace
 
     if out is not None:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..config import PRECISIONS, PRESETS
+from ..training.config import PRECISIONS, PRESETS
 from ..errors import SpeError, finite
 from ..names import ATTENTION_NAMES, CORRECTIONS, DATASET_NAMES, DEVICES, MODEL_NAMES, TESTS
 

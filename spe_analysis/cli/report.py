@@ -43,7 +43,7 @@ def report(
     """
     from ..plots import Meta
     from ..plots.settings import load_figure_data
-    from ..report import write_report
+    from ..plots.report import write_report
 
     sweep = load_figure_data(directories, keys(group_by), method_re=method_re, ci=ci, test=test,
                              metric=metric, correction=correction, margin=margin,

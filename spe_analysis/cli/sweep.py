@@ -13,7 +13,7 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ..config import RunConfig
+from ..training.config import RunConfig
 from ..errors import SpeError, choose
 from ..names import (AUTO_FUSE, DEFAULT_STALE_AFTER, DEVICES, EXECUTORS, EXTRA_POOLS, FUSE_HELP, GRID_HELP,
                      MIXES_HELP)
@@ -156,7 +156,7 @@ def sweep(
     """
     from ..sweep import build_spec, make_executor, read_config, run_sweep, sequential
     from ..sweep.executors.slurm import parse_options as parse_slurm_options, settings as slurm_settings
-    from ..sweep.fusing import fuse_size
+    from ..sweep.executors import fuse_size
 
     flags = dict(alpha_grid=alpha_grid, beta_grid=beta_grid, mixes=mixes, seeds=seeds, also=also,
                  include_zero=include_zero, dataset=dataset, model=model, attention=attention,
@@ -215,7 +215,7 @@ def _execution(options: dict[str, Any]) -> tuple[int, int, str]:
     from ..sweep import local_layout
     from ..sweep.executors import RAY_INSTALL, SlurmExecutor
     from ..sweep.executors.slurm import settings as slurm_settings
-    from ..training import pick_device
+    from ..training.run import pick_device
 
     executor = choose("executor", options.get("executor", "local"), EXECUTORS)
     for name in options:

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..config import constant_mix, resolve_config
+from ..training.config import constant_mix, resolve_config
 from ..errors import SpeError
 from ..pool_labels import POOL_FORMS
 from . import options as opt

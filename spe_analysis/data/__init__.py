@@ -1,15 +1,14 @@
 """Datasets as uint8 tensors, decoded once and cached on disk.
 
 ```python
-from spe_analysis.data import load_dataset, select_splits
+from . import load_dataset, select_splits
 data = load_dataset("digits")                      # or cifar10, imagefolder:PATH, ...
 train_x, train_y, val_x, val_y = select_splits(data, train_subset=1000, val_split=0.1)
 ```
 """
 from __future__ import annotations
 
-from ..errors import SpeError
-from ..names import DATASET_NAMES, IMAGEFOLDER
+from ..names import DATASET_NAMES, IMAGEFOLDER, check_dataset_name
 from .cache import cache_root
 from .imagedata import ImageData, channel_stats
 from .splits import select_splits
@@ -17,12 +16,6 @@ from .splits import select_splits
 
 __all__ = ["DATASET_NAMES", "ImageData", "cache_root", "channel_stats", "check_dataset_name",
            "load_dataset", "select_splits"]
-
-
-def check_dataset_name(name: str) -> str:
-    if name in DATASET_NAMES or (name.startswith(IMAGEFOLDER) and len(name) > len(IMAGEFOLDER)):
-        return name
-    raise SpeError(f"unknown dataset {name!r}; accepted: {', '.join(DATASET_NAMES)}, imagefolder:PATH")
 
 
 def load_dataset(name: str, data_dir: str | None = None, *, download: bool = True) -> ImageData:

@@ -16,8 +16,8 @@ import math
 import numpy as np
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from ..config import RunConfig
-from ..training import lr_factor
+from ..training.config import RunConfig
+from ..training.schedule import lr_factor
 from .curves import history_matrix
 from .data import Sweep
 from .lam import block_count_problem, learned_runs

@@ -1,7 +1,7 @@
 """Sweeps: the grid of mix cells x seeds, resumable and parallel.
 
 ```python
-from spe_analysis.sweep import build_spec, make_executor, run_sweep
+from . import build_spec, make_executor, run_sweep
 spec = build_spec({"alpha_grid": "0:1:0.5", "beta_grid": "0,1", "seeds": 3, "epochs": 2})
 summary = run_sweep(spec, "sweeps/demo", make_executor("local", workers=2), on_event=print)
 ```

@@ -6,7 +6,7 @@ import datetime as _dt
 import tempfile
 from dataclasses import dataclass, replace
 
-from ..config import RunConfig
+from ..training.config import RunConfig
 from .runner import Plan, Trainer
 
 QUICK_IMAGES = 512  # train images of the timing run: a few batches, seconds even on a CPU

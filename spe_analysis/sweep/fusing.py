@@ -1,8 +1,8 @@
 """Fused sweep tasks: up to K runs of the grid trained as one model (``spe sweep --fuse``).
 
 A fused task is a :class:`~spe_analysis.sweep.runner.RunTask` whose ``fused_with`` holds
-the other runs' configurations.  Executors treat it as any task; its worker
-(:func:`~spe_analysis.sweep.runner.execute`) claims each of its runs with the run's own
+the other runs' configurations (which runs may share a model: :mod:`spe_analysis.training.groups`).
+Executors treat it as any task; its worker (:func:`~spe_analysis.sweep.runner.execute`) claims each of its runs with the run's own
 lock, trains only the runs that still need it (fused when more than one), writes one record
 per run and returns one end event per run, so resuming, locking and failures stay per run.
 """
@@ -11,22 +11,8 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 
-from ..config import RunConfig
-from ..errors import positive_int
-from ..names import AUTO_FUSE
-from ..training_fused import fusion_key
-
-
-def fuse_size(fuse: str | int | None, device: str = "auto") -> int:
-    """Runs per fused model for ``--fuse`` (1: unfused) on ``device``."""
-    if fuse is None or fuse == "auto":
-        from .executors import cuda_devices
-
-        return AUTO_FUSE["cuda" if cuda_devices(device) else "cpu"]
-    if fuse == "off":
-        return 1
-    text = str(fuse)
-    return positive_int("--fuse (K, auto or off)", int(text) if text.lstrip("-").isdigit() else fuse)
+from ..training.config import RunConfig
+from ..training.groups import fusion_key
 
 
 def group_tasks(tasks: list, size: int) -> list:

@@ -11,7 +11,7 @@ import math
 from decimal import Decimal, InvalidOperation
 from typing import Iterable
 
-from ..config import check_seed
+from ..training.config import check_seed, resolve_pool
 from ..errors import SpeError
 from ..names import EXTRA_POOLS, GRID_HELP, MIXES_HELP
 from ..pool_labels import pool_label
@@ -142,7 +142,6 @@ def _integer(text: str) -> int:
 def parse_pools(value: str | Iterable | None) -> list[str]:
     """The extra pools of ``--also`` (comma list or TOML list) as labels ('lse:4', 'dct'),
     each checked, written one way (``lse:4.0`` is ``lse:4``) and listed once."""
-    from ..pooling import resolve_pool  # here: pooling imports torch, --help needs none
 
     if value is None:
         return []

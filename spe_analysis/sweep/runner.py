@@ -18,12 +18,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from ..config import RunConfig
+from ..training.config import RunConfig
 from ..pool_labels import pool_label
 from ..errors import SpeError
 from ..atomic import atomic_write_text
 from ..records import read_record, record_path, runs_dir, utc_now, write_record
-from ..training import Outcome, make_record
+from ..training.outcome import Outcome, make_record
 from .fusing import group_tasks, single_tasks, split_end, task_configs
 from .locks import DEFAULT_STALE_AFTER, HOST, claimed_by, held, release_claimed, try_claim
 from .spec import SweepSpec, read_spec, spec_path
@@ -141,7 +141,7 @@ def _task_end(task: RunTask, ends: list[Event]) -> Event:
 def _train(task: RunTask, configs: list[RunConfig], on_progress) -> list[dict]:
     """Train ``configs`` (claimed, each needing a run) and return their records.
 
-    The real trainer trains several runs as one fused model (training_fused.py).  A stand-in
+    The real trainer trains several runs as one fused model (training.train_group).  A stand-in
     trainer (``task.trainer``) stands in for that too and trains each run in turn, so that
     tests of the sweep machinery with a stand-in run the same claims, records and ends with
     ``--fuse`` as without.  An exception other than bad input becomes a ``failed`` record of
@@ -149,9 +149,9 @@ def _train(task: RunTask, configs: list[RunConfig], on_progress) -> list[dict]:
     options = dict(device=task.device, data_dir=task.data_dir, deterministic=task.deterministic,
                    threads=task.threads, on_progress=on_progress)
     if task.trainer is None and len(configs) > 1:
-        from ..training_fused import train_fused
+        from ..training import train_group
 
-        return _guarded(task, configs, lambda: train_fused(configs, task.out_dir, **options))
+        return _guarded(task, configs, lambda: train_group(configs, task.out_dir, **options))
     trainer = task.trainer or _default_trainer()
     return [record for config in configs
             for record in _guarded(task, [config], lambda: [trainer(config, task.out_dir, **options)])]

@@ -13,7 +13,7 @@ import os
 import time
 import tomllib
 
-from ..config import RunConfig
+from ..training.config import RunConfig
 from ..errors import SpeError
 from ..pool_labels import pool_label
 from ..stats.cells import BASELINE, cell_label, collect

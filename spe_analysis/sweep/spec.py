@@ -3,7 +3,7 @@
 
 The same flat keys serve ``--config`` files and the written ``sweep.toml``: the option names
 of ``spe sweep`` with underscores (``alpha_grid``, ``seeds``, ``dataset``, ``workers``...) and
-every hyperparameter of :class:`~spe_analysis.config.RunConfig` (``lr``, ``batch_size``...).
+every hyperparameter of :class:`~spe_analysis.training.config.RunConfig` (``lr``, ``batch_size``...).
 The written file holds the resolved values, so ``spe sweep --config DIR/sweep.toml --out DIR``
 reproduces the sweep.  A sweep directory accepts a new command when only the extent (grids,
 seeds, extra pools) differs; the extent stored becomes the union of both.
@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 import tomli_w
 
-from ..config import RunConfig, constant_mix, resolve_config
+from ..training.config import RunConfig, constant_mix, resolve_config
 from ..errors import SpeError
 from ..stats.sequential import Design, parse_looks
 from .grid import parse_grid, parse_mixes, parse_pools, parse_seeds

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 
-from ...errors import SpeError, choose
-from ...names import EXECUTORS
+from ...errors import SpeError, choose, positive_int
+from ...names import AUTO_FUSE, EXECUTORS
 from .local import InProcessExecutor, ProcessExecutor
 from .ray_cluster import RAY_INSTALL, RayExecutor
 from .slurm import SLURM_INSTALL, SlurmExecutor
@@ -42,6 +42,16 @@ def cuda_devices(device: str) -> int:
     import torch
 
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def fuse_size(fuse: str | int | None, device: str = "auto") -> int:
+    """Runs per fused model for ``--fuse`` (1: unfused) on ``device``."""
+    if fuse is None or fuse == "auto":
+        return AUTO_FUSE["cuda" if cuda_devices(device) else "cpu"]
+    if fuse == "off":
+        return 1
+    text = str(fuse)
+    return positive_int("--fuse (K, auto or off)", int(text) if text.lstrip("-").isdigit() else fuse)
 
 
 def local_layout(workers: int | str, device: str = "auto", threads: int | None = None,
@@ -80,7 +90,7 @@ def make_executor(executor: str = "local", *, workers: int | str = 1, device: st
         return RayExecutor(ray_address, num_cpus, num_gpus)
     if executor == "slurm":
         return SlurmExecutor(**(slurm or {}))
-    from ...training import pick_device
+    from ...training.run import pick_device
 
     pick_device(device)  # refuse an unknown or absent device before any run starts
     workers, threads, cuda = local_layout(workers, device, threads)
@@ -90,5 +100,5 @@ def make_executor(executor: str = "local", *, workers: int | str = 1, device: st
 
 
 __all__ = ["AUTO_CPU_LAYOUT", "AUTO_WORKERS_PER_GPU", "InProcessExecutor", "ProcessExecutor", "RAY_INSTALL",
-           "RayExecutor", "SLURM_INSTALL", "SlurmExecutor", "available_cpus", "cuda_devices", "local_layout",
+           "RayExecutor", "SLURM_INSTALL", "SlurmExecutor", "available_cpus", "cuda_devices", "fuse_size", "local_layout",
            "make_executor"]

@@ -13,7 +13,7 @@ tiny eps; convolutions start from the identity (dirac) on their first input-many
 The whitening weights come from the eigenvectors of the covariance of 2x2 patches of the
 run's own training images (:func:`fit_whitening`), each eigenvector in both signs.  The
 training recipe (lookahead, alternating flips, TTA, ...) is ``PRESETS["airbench"]`` in
-:mod:`spe_analysis.config`.
+:mod:`spe_analysis.training.config`.
 """
 from __future__ import annotations
 

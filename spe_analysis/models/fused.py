@@ -35,8 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import SpeError
-from .pooling import GlobalPool, LearnedPool, MixPool, global_max_min
+from ..errors import SpeError
+from ..pooling import GlobalPool, LearnedPool, MixPool, global_max_min
 
 
 def _cat(tensors, dim: int) -> torch.Tensor:
@@ -337,3 +337,21 @@ def split_state(fused: FusedModel, k: int, grad: bool = False) -> dict[str, torc
 
     walk(fused.net, "")
     return out
+
+
+class OwnModel(nn.Module):
+    """A group of one run: the run's own model, unfused (its own kernels, at its own speed), in
+    the shapes of a fused model, (1, B, C, H, W) -> (1, B, classes)."""
+    runs = 1
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x[0]).unsqueeze(0)
+
+
+def group_model(models: list[nn.Module], kernels: str = "grouped") -> nn.Module:
+    """The one model a group of runs trains: a run's own model alone, else the fused model."""
+    return OwnModel(models[0]) if len(models) == 1 else fuse_models(models, kernels)

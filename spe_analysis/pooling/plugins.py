@@ -17,7 +17,8 @@ import re
 import torch
 from torch import nn
 
-from .errors import SpeError
+from ..errors import SpeError
+from .pools import _SingleStatistic
 
 GROUP = "spe.pools"
 _PATH = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*")
@@ -101,3 +102,34 @@ def path_of(name: str, accepted: str) -> str:
     if not _PATH.fullmatch(path):
         raise SpeError(f"pool {name!r} is registered as {entries[name]!r}, not MODULE:FACTORY")
     return path
+
+
+class PluginPool(_SingleStatistic):
+    """A user's pool module (``--pool MODULE:FACTORY``) as a single statistic.  A module that
+    defines ``regularizer()``, ``epoch_record()`` or ``trained_weight()`` takes part in training
+    through them as the built-in pools do (:class:`~spe_analysis.pooling.GlobalPool`)."""
+
+    def __init__(self, module: nn.Module, source: str):
+        super().__init__()
+        self.module, self.source = module, source
+
+    def statistic(self, x):
+        out = self.module(x)
+        if not isinstance(out, torch.Tensor) or out.shape != (*x.shape[:2], 1, 1):
+            raise SpeError(f"pool {self.source} must map (B, C, H, W) to (B, C, 1, 1); for "
+                           f"{tuple(x.shape)} it gave {getattr(out, 'shape', type(out).__name__)}")
+        return out
+
+    def _own(self, name: str, default):
+        method = getattr(self.module, name, None)
+        return method() if callable(method) else default
+
+    def regularizer(self):
+        return self._own("regularizer", None)
+
+    def epoch_record(self):
+        return self._own("epoch_record", {})
+
+    def trained_weight(self):
+        return self._own("trained_weight", None)
+

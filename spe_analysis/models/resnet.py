@@ -8,19 +8,12 @@ work as well as 32x32; with ``attention="none"`` the parameter count is the refe
 """
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
 from torch import nn
 
-from . import names
-from .airbench import AirbenchNet
-from .attention import make_attention
-from .errors import positive_int
-from .errors import choose
-from .pooling import LearnedPool
-from .timm_models import check_timm_model, is_timm, make_timm_model
+from .. import names
 
 
 class BasicBlock(nn.Module):
@@ -106,44 +99,4 @@ class CifarResNet(nn.Module):
 # name -> (block, blocks per stage): depth 6n + 2 for basic blocks, 9n + 2 for bottlenecks.
 ARCHITECTURES = {"resnet20": (BasicBlock, 3), "resnet56": (BasicBlock, 9),
                  "resnet110": (BasicBlock, 18), "resnet164": (Bottleneck, 18)}
-MODEL_NAMES = names.registered("model", names.MODEL_NAMES, (*ARCHITECTURES, "airbench"))
-
-
-def check_model_name(name: str) -> str:
-    """``name`` if it is one of MODEL_NAMES or a timm model with an attention slot (``timm:NAME``)."""
-    return check_timm_model(name) if is_timm(name) else choose("model", name, MODEL_NAMES)
-
-
-def make_model(name: str, num_classes: int = 10, in_channels: int = 3, attention: str = "none",
-               pool: str = "avg", alpha=None, beta=None) -> nn.Module:
-    """Build CIFAR ResNet ``name``, the airbench network, or timm model ``timm:NAME``, with
-    host ``attention`` around pool ``pool`` in every block (after every conv group of airbench)."""
-    check_model_name(name)
-    num_classes = positive_int("num_classes", num_classes)
-    in_channels = positive_int("in_channels", in_channels)
-    host = functools.partial(make_attention, attention, pool=pool, alpha=alpha, beta=beta)
-    host(16)  # check attention, pool, alpha and beta before building anything
-    if is_timm(name):
-        return make_timm_model(name, num_classes, in_channels, host)
-    if name == "airbench":
-        return AirbenchNet(num_classes, in_channels, host)
-    block, blocks_per_stage = ARCHITECTURES[name]
-    return CifarResNet(block, blocks_per_stage, num_classes, in_channels, host)
-
-
-def learned_pools(model: nn.Module) -> list[LearnedPool]:
-    return [m for m in model.modules() if isinstance(m, LearnedPool)]  # depth order
-
-
-def pool_regularizer(model: nn.Module) -> torch.Tensor:
-    """Sum of every learned pool's ``p0^2 + p1^2`` (a zero tensor when there is none)."""
-    pools = learned_pools(model)
-    if not pools:
-        device = next(model.parameters(), torch.zeros(())).device
-        return torch.zeros((), device=device)
-    return torch.stack([p.regularizer() for p in pools]).sum()
-
-
-def learned_lams(model: nn.Module) -> list[float]:
-    """Each learned pool's current mixing weight lam, block by block in depth order."""
-    return [float(p.lam.detach()) for p in learned_pools(model)]
+names.registered("ResNet", names.RESNET_NAMES, ARCHITECTURES)

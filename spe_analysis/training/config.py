@@ -10,8 +10,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import SpeError, choose, finite, positive_int
-from .records import run_id
+from ..errors import SpeError, choose, finite, positive_int
+from ..names import ATTENTION_NAMES, MODEL_NAMES, check_dataset_name, is_timm
+from ..pool_labels import POOL_ACCEPTED, builtin_pool, pool_label
+from ..records import run_id
 
 # Recipes, the whole of each visible in one place.  ``short`` is tuned for accuracy per
 # CPU-minute on CIFAR-style data (see README, "Performance"); ``paper`` is the official
@@ -49,7 +51,7 @@ FLIP_MODES = ("random", "alternate")  # alternate: each image flipped in every o
 TTA_LEVELS = (0, 1, 2)  # 1: average with the mirror image; 2: and with 1-pixel shifts of both
 # Arithmetic of the forward and backward passes. auto: bf16 autocast on CUDA and on CPUs with
 # native bf16 dot products (AVX512_BF16 or AMX: 1.44x the fp32 step there, REFERENCE.md), fp32
-# elsewhere (training.uses_bf16).
+# elsewhere (training.precision).
 PRECISIONS = ("auto", "fp32", "bf16")
 
 # Fields added to RunConfig after runs had been recorded.  Each defaults to None, meaning
@@ -101,7 +103,7 @@ class RunConfig:
     flip_mode: str | None = None  # None: random
     tta: int | None = None  # test-time augmentation of the final evaluation; None: 0
     # The pool's parameter (lse's r, gem's p, meanstd's lambda); a user's pool's factory
-    # (MODULE:FACTORY) and the version of its code (spe_analysis.pool_plugins).
+    # (MODULE:FACTORY) and the version of its code (spe_analysis.pooling.plugins).
     pool_param: float | None = None
     pool_import: str | None = None
     pool_version: str | None = None
@@ -120,6 +122,35 @@ class RunConfig:
     def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _check_model(name: str) -> None:
+    if is_timm(name):  # a timm model is checked by building its attention slot: torch and timm
+        from ..models import check_model_name
+
+        check_model_name(name)
+    else:
+        choose("model", name, MODEL_NAMES)
+
+
+def resolve_pool(name: str, param=None) -> dict:
+    """The config fields of a pool given as a label ('lse:4', 'dct', 'pkg.mod:make', an entry
+    point name) or as a name and its parameter: ``pool``, ``pool_param`` (None when it has
+    none), ``pool_import`` and ``pool_version`` (a user's pool: its factory and version)."""
+    builtin = builtin_pool(name, param)
+    if builtin is not None:
+        return {"pool": builtin[0], "pool_param": builtin[1], "pool_import": None, "pool_version": None}
+    from ..pooling import plugins  # a user's pool is checked by running it: torch
+
+    path = plugins.path_of(name, POOL_ACCEPTED)
+    plugins.check(path)
+    return {"pool": name, "pool_param": None, "pool_import": path, "pool_version": plugins.version(path)}
+
+
+def config_pool(config: RunConfig) -> str:
+    """The pool a run config builds, as make_pool takes it: the label, or the recorded
+    factory of a user's pool (what a registered name stood for when the run was configured)."""
+    return config.pool_import or pool_label(config.pool, config.pool_param)
 
 
 def _integer(name: str, value: Any) -> int:
@@ -156,11 +187,6 @@ def resolve_config(dataset: str = "digits", preset: str | None = None, **options
 
     Options that are None are left to the preset.  Raises SpeError on any bad value.
     """
-    from .attention import ATTENTION_NAMES
-    from .data import check_dataset_name
-    from .models import check_model_name
-    from .pooling import resolve_pool
-
     check_dataset_name(dataset)
     family = dataset_family(dataset)
     default_preset, default_epochs = DATASET_DEFAULTS.get(family, ("short", None))
@@ -176,7 +202,7 @@ def resolve_config(dataset: str = "digits", preset: str | None = None, **options
     values.update({k: v for k, v in options.items() if v is not None})
     values.update(dataset=dataset, preset=preset)
 
-    check_model_name(values.get("model", "resnet20"))
+    _check_model(values.get("model", "resnet20"))
     choose("attention", values.get("attention", "se"), ATTENTION_NAMES)
     values.update(resolve_pool(values.get("pool", "avg"), values.get("pool_param")))
     pool = values["pool"]

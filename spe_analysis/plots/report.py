@@ -15,14 +15,14 @@ from urllib.parse import quote
 
 from PIL import Image
 
-from .errors import SpeError
-from .plots import ALL, KINDS, META_KINDS, Meta, Sweep, draw
-from .plots.style import DPI
-from .atomic import atomic_write_text
-from .outputs import check_replace
-from .stats import meta_tables
-from .stats.tables import to_markdown
-from .stats.verdicts import VERDICTS
+from ..errors import SpeError
+from . import ALL, KINDS, META_KINDS, Meta, Sweep, draw
+from .style import DPI
+from ..atomic import atomic_write_text
+from ..outputs import check_replace
+from ..stats import meta_tables
+from ..stats.tables import to_markdown
+from ..stats.verdicts import VERDICTS
 
 # Screen pixels per inch of figure in the HTML report: 6 pt text shows at 12.5 px, and a
 # double-column figure (6.9 in, 1035 px) fits the page (66rem) without being scaled down.

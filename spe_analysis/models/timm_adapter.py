@@ -22,15 +22,11 @@ from typing import Callable
 
 from torch import nn
 
-from .errors import SpeError
+from ..errors import SpeError
+from ..names import TIMM
 
-PREFIX = "timm:"
 TIMM_INSTALL = 'pip install -e ".[timm]"'
 SLOTS = ({"block_args": "attn_layer"}, "attn_layer", "se_layer")  # tried in this order
-
-
-def is_timm(name: str) -> bool:
-    return isinstance(name, str) and name.startswith(PREFIX)
 
 
 def _timm():
@@ -76,14 +72,14 @@ def attention_slot(name: str):
 
 def check_timm_model(model: str) -> str:
     """``model`` (``timm:NAME``) if timm can build it with an attention factory."""
-    attention_slot(model.removeprefix(PREFIX))
+    attention_slot(model.removeprefix(TIMM))
     return model
 
 
 def make_timm_model(model: str, num_classes: int, in_channels: int,
                     host: Callable[[int], nn.Module]) -> nn.Module:
     """timm model ``timm:NAME`` with ``host(channels)`` in every attention slot."""
-    name = model.removeprefix(PREFIX)
+    name = model.removeprefix(TIMM)
     slot = attention_slot(name)
 
     def factory(channels, **_):  # timm also passes rd_ratio, device, dtype: the host has its own

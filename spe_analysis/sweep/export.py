@@ -14,9 +14,9 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, TextIO
 
-from .errors import SpeError, choose
-from .names import EXPORT_FORMATS
-from .sweep.estimate import wall_seconds
+from ..errors import SpeError, choose
+from ..names import EXPORT_FORMATS
+from .estimate import wall_seconds
 
 FORMATS = EXPORT_FORMATS
 PARQUET_INSTALL = 'pip install -e ".[parquet]"'
