@@ -26,9 +26,9 @@ from .sequential_analysis import analyze_sequential
 from .verdicts import CORRECTION_NAMES, VERDICTS, count_divergences, diverged_text, verdict
 
 SCHEMA = "spe.meta/1"
-CORRECTIONS = ("holm", "bh", "by", "none")  # Dunnett needs samples, not pooled p-values
+POOLED_CORRECTIONS = ("holm", "bh", "by", "none")  # Dunnett needs samples, not pooled p-values
 METHOD_NAMES = {"pm": "Paule-Mandel", "dl": "DerSimonian-Laird"}
-CI_NAMES = {"hksj-floor": "HKSJ t (floor max(1, q), t-based variances)",
+POOLED_CI_NAMES = {"hksj-floor": "HKSJ t (floor max(1, q), t-based variances)",
             "hksj": "HKSJ t", "normal": "normal"}
 
 
@@ -92,7 +92,7 @@ def check_meta_options(method_re: str, ci: str, correction: str, margin: float,
                        significance: float, diverged: str = "count") -> None:
     choose("--method-re", method_re, METHODS_RE)
     choose("--ci", ci, CI_METHODS)
-    choose("correction", correction, CORRECTIONS)
+    choose("correction", correction, POOLED_CORRECTIONS)
     check_options("welch", correction, margin, significance, diverged)
 
 
@@ -163,7 +163,7 @@ def _claim(settings: list[dict], cells: list[dict], *, method_re: str, ci: str,
     good = [c for c in mix if c["verdict"] in ("better", "equivalent")]
     labels = setting_labels(settings)
     holding = [labels[s["name"]] for s in settings if s["holds"]]
-    method = (f"{METHOD_NAMES[method_re]} random effects, {CI_NAMES[ci]} intervals, "
+    method = (f"{METHOD_NAMES[method_re]} random effects, {POOLED_CI_NAMES[ci]} intervals, "
               f"{CORRECTION_NAMES[correction]}, significance {significance:g}")
     n = len(settings)
     if not mix:

@@ -17,8 +17,8 @@ Cell = tuple[str, float | None, float | None]
 BASELINE: Cell = ("avg", None, None)
 # What may differ between runs of one analysis: the cell (pool with its parameter or a
 # user's pool's factory and version, alpha, beta) and the seed.
-VARYING = ("pool", "alpha", "beta", "seed", "pool_param", "pool_import", "pool_version")
-POOL_ORDER = ("mix", "max", "min", "avgmax", "learned")  # after the baseline; others follow by name
+CELL_SEED_KEYS = ("pool", "alpha", "beta", "seed", "pool_param", "pool_import", "pool_version")
+DISPLAY_POOL_ORDER = ("mix", "max", "min", "avgmax", "learned")  # after the baseline; others follow by name
 EXCLUSIONS = ("failed", "diverged", "non_finite")
 # Config keys that only some pools read: a run of another pool is the same whatever the
 # value.  So runs may differ in them across pools, and an avg baseline run joins every group
@@ -46,7 +46,7 @@ def grid_order(cells: Iterable[Cell]) -> list[Cell]:
         if cell == BASELINE:
             return (0, 0, "", 0.0, 0.0, 0.0)
         name, param = split_label(str(pool))  # lse:0.5 before lse:4, by value
-        rank = POOL_ORDER.index(pool) if pool in POOL_ORDER else len(POOL_ORDER)
+        rank = DISPLAY_POOL_ORDER.index(pool) if pool in DISPLAY_POOL_ORDER else len(DISPLAY_POOL_ORDER)
         return (1, rank, name, param if param is not None else 0.0,
                 alpha if alpha is not None else 0.0, beta if beta is not None else 0.0)
     return sorted(set(cells), key=key)
@@ -76,8 +76,8 @@ def applies(record: Mapping[str, Any], key: str) -> bool:
 
 
 def differing_keys(records: Iterable[Mapping[str, Any]], ignore: Iterable[str] = ()) -> list[str]:
-    """Config keys whose value is not the same in every record (besides VARYING and ``ignore``)."""
-    ignore = set(VARYING) | set(ignore)
+    """Config keys whose value is not the same in every record (besides CELL_SEED_KEYS and ``ignore``)."""
+    ignore = set(CELL_SEED_KEYS) | set(ignore)
     records = list(records)
     keys = {k for r in records for k in r.get("config", {})} - ignore
     return sorted(k for k in keys
@@ -87,7 +87,7 @@ def differing_keys(records: Iterable[Mapping[str, Any]], ignore: Iterable[str] =
 def split_groups(records: Sequence[Mapping[str, Any]], group_by: Sequence[str] = ()
                  ) -> list[tuple[dict[str, Any], list[Mapping[str, Any]]]]:
     """Records split by the config keys ``group_by``; refuses when runs of a group differ otherwise."""
-    known = sorted({k for r in records for k in r.get("config", {})} - set(VARYING))
+    known = sorted({k for r in records for k in r.get("config", {})} - set(CELL_SEED_KEYS))
     for key in group_by:
         if key not in known:
             raise SpeError(f"cannot group by {key!r}; accepted: {', '.join(known)}")

@@ -10,7 +10,7 @@ import csv
 import io
 from typing import Any, Mapping
 
-from .across_settings import CI_NAMES, METHOD_NAMES
+from .across_settings import METHOD_NAMES, POOLED_CI_NAMES
 from .across_settings import pooled_diverged, setting_labels
 from .tables import markdown_table, number, p_text, row_label
 from .verdicts import CORRECTION_NAMES, diverged_text
@@ -26,7 +26,7 @@ POOLED = "pooled"
 
 def title(result: Mapping[str, Any]) -> str:
     return (f"{result['metric']} across {len(result['settings'])} settings: "
-            f"{METHOD_NAMES[result['method_re']]} random effects, {CI_NAMES[result['ci']]} "
+            f"{METHOD_NAMES[result['method_re']]} random effects, {POOLED_CI_NAMES[result['ci']]} "
             f"95% CI, {CORRECTION_NAMES[result['correction']]}, equivalence margin "
             f"±{result['margin']:g}, significance {result['significance']:g}")
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from ..errors import SpeError
-from .cells import VARYING, applies
+from .cells import CELL_SEED_KEYS, applies
 from .meta import LEVEL
 from .meta_regression import fit, predict
 
@@ -144,7 +144,7 @@ def design(settings: Sequence[Mapping[str, Any]], moderators: Sequence[str], at:
     coefficients; SpeError on an unknown or repeated key or a bad --at.
     """
     known = {k for config, members in (groups or ()) for r in members
-             for k in r.get("config", {})} - set(VARYING)
+             for k in r.get("config", {})} - set(CELL_SEED_KEYS)
     built = []
     for key in moderators:
         if key not in known and key != BASELINE_ACC:

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 from .across_settings import METHOD_NAMES
 from .tables import markdown_table, number, p_text, row_label
 
-CI_NAMES = {"hksj-floor": "modified Knapp-Hartung (factor floored at 1) t",
+REGRESSION_CI_NAMES = {"hksj-floor": "modified Knapp-Hartung (factor floored at 1) t",
             "hksj": "Knapp-Hartung t", "normal": "normal"}
 CSV_FIELDS = ("pool", "alpha", "beta", "k", "df", "term", "estimate", "se", "ci_low", "ci_high",
               "p", "tau2", "i2", "r2", "qm", "qm_df1", "qm_df2", "qm_p", "qe", "qe_p", "note")
@@ -29,7 +29,7 @@ def title(result: Mapping[str, Any]) -> str:
     reg = result["regression"]
     test = "F" if reg["ci"] != "normal" else "chi²"
     return (f"Meta-regression of {result['metric']} on {', '.join(reg['moderators'])}: "
-            f"{METHOD_NAMES[reg['method_re']]} residual tau², {CI_NAMES[reg['ci']]} 95% CI, "
+            f"{METHOD_NAMES[reg['method_re']]} residual tau², {REGRESSION_CI_NAMES[reg['ci']]} 95% CI, "
             f"moderators tested together (QM, {test})")
 
 

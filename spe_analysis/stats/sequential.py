@@ -174,7 +174,7 @@ class Design:
                 "equivalence_nominal_p": [float(p) for p in self.nominal_p_equivalence]}
 
 
-def welch(cell, base) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def welch_moments(cell, base) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mean difference, its standard error, Welch's degrees of freedom) along the last axis.
 
     The moments are computed once for the three tests of a look, which is what makes
@@ -211,7 +211,7 @@ def decide(cell, base, design: Design, look: int) -> np.ndarray:
     better / worse when the two-sided Welch p is below the look's nominal p; else equivalent
     when both one-sided tests at -margin and +margin are below the equivalence nominal p.
     """
-    diff, se, df = welch(cell, base)
+    diff, se, df = welch_moments(cell, base)
     differs = welch_p(diff, se, df) < design.nominal_p[look]
     tost = np.maximum(welch_p(diff, se, df, "greater", -design.margin),
                       welch_p(diff, se, df, "less", design.margin))
