@@ -17,8 +17,7 @@ from spe_analysis.stats import analyze
 from spe_analysis.stats.hypothesis import tost, welch
 from spe_analysis.stats.sequential import (BETTER, CONTINUE, DECISIONS, EQUIVALENT, WORSE, Design, boundaries, decide,
                                            nominal_p, parse_looks, spent, welch_moments, welch_p)
-from spe_analysis.stats.sequential_analysis import analyze_sequential
-from spe_analysis.stats.sequential_plan import plan_sequential, run_looks, simulate
+from spe_analysis.stats.sequential import analyze_sequential, plan_sequential, run_looks, simulate
 from synthetic_runs import synthetic_record
 
 CIFAR = REPO / "figures" / "data" / "cifar10-se-resnet20"

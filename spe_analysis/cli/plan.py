@@ -96,7 +96,7 @@ def plan(
 
 def _plan_sequential(looks: list[int], spending: str, sd: float, delta: float, cells: int,
                      margin: float | None, significance: float, format: str, source: str) -> None:
-    from ..stats.sequential_plan import plan_sequential
+    from ..stats.sequential import plan_sequential
 
     result = plan_sequential(looks, spending, sd, delta, cells, 0.5 if margin is None else margin,
                              significance)

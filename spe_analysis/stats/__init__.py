@@ -4,9 +4,8 @@ Small functional modules, arrays in and numbers out, no hidden state:
 hypothesis (p-values), corrections (Holm, BH, BY, Dunnett), effects (Hedges' g, probability
 of superiority), intervals (CI of delta), planning (seeds needed), verdicts (CONTRACT.md
 rules and the claim), cells (records -> samples), correlation (seed pairing), analysis
-(all of it for one sweep), tables (CSV and Markdown); sequential (group-sequential
-boundaries and decisions), sequential_analysis (replaying a sequential sweep's looks),
-sequential_plan (its power and expected runs by simulation); meta (random-effects pooling
+(all of it for one sweep), tables (CSV and Markdown); sequential/ (the group-sequential
+design: boundaries and decisions, replaying a sweep's looks, planning by simulation); meta (random-effects pooling
 across settings), meta_simulation (its error rates by simulation), across_settings (several
 settings -> spe.meta/1), meta_tables (its CSV and Markdown).
 """

@@ -22,7 +22,7 @@ from .cells import (BASELINE, Cell, cell_label, cell_of, check_metric, collect, 
                     split_groups)
 from .meta import CI_METHODS, DEFAULT_CI, LEVEL, METHODS_RE, pool, within_variance
 from .moderators import design as moderator_design, regression
-from .sequential_analysis import analyze_sequential
+from .sequential import analyze_sequential
 from .verdicts import CORRECTION_NAMES, VERDICTS, count_divergences, diverged_text, verdict
 
 SCHEMA = "spe.meta/1"

@@ -2,7 +2,7 @@
 cell is still open.
 
 Each round replays the design on the records
-(:func:`~spe_analysis.stats.sequential_analysis.replay`, the same replay ``spe stats``
+(:func:`~spe_analysis.stats.sequential.replay.replay`, the same replay ``spe stats``
 reports), runs the missing seeds of every open cell's next look and of the baseline with
 :func:`~spe_analysis.sweep.runner.run_sweep`, and repeats until no cell is open.  Records stay
 the only state: a killed sweep resumes where it was, and a finished one runs nothing.
@@ -17,8 +17,7 @@ from ..training.config import RunConfig
 from ..errors import SpeError
 from ..pool_labels import pool_label
 from ..stats.cells import BASELINE, cell_label, collect
-from ..stats.sequential import DECISIONS
-from ..stats.sequential_analysis import analyze_sequential, recorded_seeds, replay
+from ..stats.sequential import DECISIONS, analyze_sequential, recorded_seeds, replay
 from .runner import OnEvent, Summary, needs_run, plan, prepare_directory, run_sweep
 from .spec import SweepSpec, read_spec, spec_path
 

@@ -3,7 +3,7 @@
 The state of a sequential sweep is a pure function of its records.  A cell's look k is
 complete when every seed of the look (the first n_k seeds of the sweep) has a record for the
 cell and for the baseline, whatever its status; the cell stops at the first complete look
-where :func:`~spe_analysis.stats.sequential.decide` reaches a verdict, or at the last look.
+where :func:`~spe_analysis.stats.sequential.design.decide` reaches a verdict, or at the last look.
 The sweep asks :func:`replay` what to run next; ``spe stats`` reports the same replay
 (:func:`compare_sequential`), so both always agree.
 """
@@ -14,13 +14,13 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from . import intervals
-from ..errors import choose
-from .analysis import Samples, _cell_row, _output_row, apply_divergences, baseline_row, pooled_spread
-from .cells import BASELINE, EXCLUSIONS, Cell, cell_label, cell_of, load_samples
-from .sequential import CONTINUE, SPENDING_NAMES, Design, decide
-from .tables import level_text
-from .verdicts import DIVERGED, claim, verdict
+from .. import intervals
+from ...errors import choose
+from ..analysis import Samples, _cell_row, _output_row, apply_divergences, baseline_row, pooled_spread
+from ..cells import BASELINE, EXCLUSIONS, Cell, cell_label, cell_of, load_samples
+from .design import CONTINUE, SPENDING_NAMES, Design, decide
+from ..tables import level_text
+from ..verdicts import DIVERGED, claim, verdict
 
 
 @dataclass(frozen=True)

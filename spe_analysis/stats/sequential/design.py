@@ -27,8 +27,8 @@ from functools import cached_property, lru_cache
 import numpy as np
 from scipy import optimize, special, stats
 
-from ..errors import SpeError, choose, fraction, positive
-from ..names import SPENDING
+from ...errors import SpeError, choose, fraction, positive
+from ...names import SPENDING
 
 SPENDING_NAMES = {"obf": "Lan-DeMets O'Brien-Fleming type", "pocock": "Lan-DeMets Pocock type"}
 GRID_POINTS = 301  # Simpson nodes per look; 801 nodes move no boundary by more than 1e-7

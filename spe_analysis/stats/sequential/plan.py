@@ -12,8 +12,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from .planning import check_design
-from .sequential import BETTER, CONTINUE, EQUIVALENT, WORSE, Design, decide
+from ..planning import check_design
+from .design import BETTER, CONTINUE, EQUIVALENT, WORSE, Design, decide
 
 SEED = 20230
 REPETITIONS = 4000
