@@ -149,7 +149,7 @@ def _train(task: RunTask, configs: list[RunConfig], on_progress) -> list[dict]:
     options = dict(device=task.device, data_dir=task.data_dir, deterministic=task.deterministic,
                    threads=task.threads, on_progress=on_progress)
     if task.trainer is None and len(configs) > 1:
-        from ..training import train_group
+        from ..training import train_group  # here: torch loads in the worker, not in planning
 
         return _guarded(task, configs, lambda: train_group(configs, task.out_dir, **options))
     trainer = task.trainer or _default_trainer()
@@ -172,7 +172,7 @@ def _guarded(task: RunTask, configs: list[RunConfig], train: Callable[[], list[d
 
 
 def _default_trainer() -> Trainer:
-    from ..training import train_run
+    from ..training import train_run  # here: torch loads in the worker, not in planning
     return train_run
 
 
