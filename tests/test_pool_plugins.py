@@ -58,7 +58,7 @@ class LearnedPower(nn.Module):
         return self.log_p.square()
 
     def epoch_record(self):
-        return {{"power": float(self.log_p.exp())}}
+        return {{"power": float(self.log_p.detach().exp())}}
 
 
 def learned_power(channels):
